@@ -1,0 +1,44 @@
+"""Grok Imagine Video (xAI): image-to-video from an image URL, through ``xai`` options."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from airflow_video_gen.families.base import Family, ModelSpec, ProviderOptions
+
+
+class GrokOptions(ProviderOptions):
+    """``providerOptions.xai``."""
+
+    resolution: Literal["480p", "720p"] | None = Field(
+        None, description="Video resolution. Defaults to 480p."
+    )
+
+
+GROK = Family(
+    name="grok",
+    label="Grok Imagine Video",
+    provider_key="xai",
+    models={
+        "xai/grok-imagine-video": ModelSpec(
+            id="xai/grok-imagine-video",
+            description="Image to video, 1-15 s, 480p or 720p",
+            durations=tuple(range(1, 16)),
+            default_duration=5,
+            resolutions=None,
+            default_resolution=None,
+        )
+    },
+    default_model="xai/grok-imagine-video",
+    options_model=GrokOptions,
+    url_only_images=True,
+    documented_settings=frozenset({"duration", "aspectRatio"}),
+    default_size=(854, 480),
+    notes=(
+        "Resolution is set with providerOptions.xai.resolution ('480p' or '720p'); the top-level "
+        "resolution is not documented for Grok and is passed on with a warning.",
+        "aspectRatio overrides the input image's aspect ratio and stretches the image.",
+    ),
+)

@@ -1,0 +1,59 @@
+"""Google Veo: image-to-video with optional audio, through the ``vertex`` provider options."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from airflow_video_gen.families.base import AUDIO, Family, ModelSpec, ProviderOptions
+
+
+class VeoOptions(ProviderOptions):
+    """``providerOptions.vertex``."""
+
+    generate_audio: bool | None = Field(None, description="Generate audio alongside the video.")
+    resize_mode: Literal["pad", "crop"] | None = Field(
+        None, description="How to resize the image to fit video dimensions. Defaults to 'pad'."
+    )
+    enhance_prompt: bool | None = Field(None, description="Use Gemini to enhance prompts. Defaults to true.")
+    negative_prompt: str | None = Field(None, description="What to discourage in the generated video.")
+    person_generation: Literal["dont_allow", "allow_adult", "allow_all"] | None = Field(
+        None, description="Whether to allow person generation. Defaults to 'allow_adult'."
+    )
+
+
+def _veo(model_id: str, description: str) -> ModelSpec:
+    return ModelSpec(
+        id=model_id,
+        description=description,
+        durations=(4, 6, 8),
+        default_duration=8,
+        resolutions=("720p", "1080p"),
+        default_resolution="720p",
+        capabilities=frozenset({AUDIO}),
+    )
+
+
+VEO = Family(
+    name="veo",
+    label="Google Veo",
+    provider_key="vertex",
+    models={
+        m.id: m
+        for m in (
+            _veo("google/veo-3.1-generate-001", "Latest model with audio"),
+            _veo("google/veo-3.1-fast-generate-001", "Fast generation"),
+            _veo("google/veo-3.0-generate-001", "Previous generation, 1080p max"),
+            _veo("google/veo-3.0-fast-generate-001", "Faster generation, lower quality"),
+        )
+    },
+    default_model="google/veo-3.1-fast-generate-001",
+    options_model=VeoOptions,
+    documented_settings=frozenset({"duration", "resolution"}),
+    default_size=(1280, 720),
+    notes=(
+        "The seed calls veo-3.1 'the model with audio' but gates audio on no model; audio is accepted "
+        "on every Veo model.",
+    ),
+)
