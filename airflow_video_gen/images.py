@@ -54,6 +54,7 @@ class ImageSource:
     :param url: The URL, for ``url`` and ``s3``.
     :param data: The bytes, for ``bytes``.
     :param probe: Format and size read from the bytes, when there are bytes.
+    :param declared_media_type: The type a ``data:`` URL declared, if any.
     """
 
     kind: Literal["url", "s3", "bytes"]
@@ -61,10 +62,13 @@ class ImageSource:
     url: str | None = None
     data: bytes | None = None
     probe: ImageProbe | None = None
+    declared_media_type: str | None = None
 
     @property
     def media_type(self) -> str | None:
-        """The sniffed media type, for bytes."""
+        """The media type sent for bytes: a data URL's declared type, else the one sniffed."""
+        if self.declared_media_type:
+            return self.declared_media_type
         return self.probe.media_type if self.probe else None
 
     @property
@@ -173,9 +177,12 @@ def parse_image(value: Any, *, allow_local_paths: bool = True, allow_s3: bool = 
     if lowered.startswith("data:"):
         match = _DATA_URL_RE.match(text)
         data = _decode_base64(match.group("data")) if match else None
-        if data is None:
+        if match is None or data is None:
             raise ImageInputError("data URL is not base64-encoded image data")
-        return _from_bytes(data, "data-url")
+        source = _from_bytes(data, "data-url")
+        # A data URL's declared type is sent as declared, as the official client does.
+        declared = match.group("mt")
+        return replace(source, declared_media_type=declared) if declared else source
     if lowered.startswith("file://"):
         if not allow_local_paths:
             raise ImageInputError("local paths are not accepted here")

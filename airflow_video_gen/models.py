@@ -194,11 +194,12 @@ class VideoRequest:
         image = fix(self.image) if self.image is not None else None
         return replace(self, image=image, options=_map_images(dict(self.options), fix))
 
-    def to_gateway_body(self, *, synchronous: bool = False) -> dict[str, Any]:
+    def to_gateway_body(self) -> dict[str, Any]:
         """The JSON body of GATEWAY_PROTOCOL.md, as the official AI SDK client sends it.
 
-        :param synchronous: For the SSE ``video-model`` endpoint, where ``providerOptions`` is always
-            present (``{}`` when empty).
+        Keys in the client's order; ``n`` and ``providerOptions`` always present (the client sends
+        ``{}`` for no options, on start as on the synchronous endpoint).
+
         :raises ValueError: When an ``s3://`` image has not been presigned.
         """
         body: dict[str, Any] = {}
@@ -207,9 +208,7 @@ class VideoRequest:
         for key in SETTINGS:
             if key in self.settings:
                 body[key] = self.settings[key]
-        provider_options = self.provider_options()
-        if provider_options or synchronous:
-            body["providerOptions"] = provider_options
+        body["providerOptions"] = self.provider_options()
         if self.image is not None:
             body["image"] = _wire_file(self.image)
         return body

@@ -171,7 +171,7 @@ def check_call(model: str, call: Any, *, allow_local_paths: bool = True) -> Requ
         if key not in CALL_KEYS:
             hint = get_close_matches(str(key), CALL_KEYS, n=1)
             did = f" (did you mean {hint[0]!r}?)" if hint else ""
-            view.error(str(key), f"unknown argument{did}; allowed: {', '.join(CALL_KEYS)}")
+            view.error(str(key), f"unknown argument for {view.model}{did}; allowed: {', '.join(CALL_KEYS)}")
     _check_prompt(view, call.get("prompt"), allow_local_paths)
     _check_settings(view, call)
     _check_provider_options(view, call.get("providerOptions"), allow_local_paths)
@@ -351,7 +351,9 @@ def _validate_options_model(view: RequestView) -> None:
                     hint = get_close_matches(name, known, n=1)
                     did = f" (did you mean {hint[0]!r}?)" if hint else ""
                     view.error(
-                        param, f"unknown {view.family.label} option{did}; known options: {', '.join(known)}"
+                        param,
+                        f"unknown {view.family.label} option for {view.model}{did}; "
+                        f"known options: {', '.join(known)}",
                     )
                 else:
                     view.error(param, f"unknown field for {view.model}")

@@ -89,6 +89,8 @@ class WireModel(BaseModel):
         validate_by_name=False,
         extra="forbid",
         frozen=True,
+        # Strict: the options go on the wire as given, so "yes" must not pass for a boolean.
+        strict=True,
     )
 
 
