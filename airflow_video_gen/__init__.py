@@ -44,6 +44,9 @@ _CONN_FIELDS: dict[str, Any] = {
 #: Modules registered with Airflow, by kind.
 _MODULES: dict[str, list[str]] = {
     "hooks": ["airflow_video_gen.hooks.gateway"],
+    "operators": ["airflow_video_gen.operators.submit"],
+    "sensors": ["airflow_video_gen.sensors.generation"],
+    "triggers": ["airflow_video_gen.triggers.generation"],
 }
 
 

@@ -160,9 +160,7 @@ def check_call(model: str, call: Any, *, allow_local_paths: bool = True) -> Requ
     """
     family = family_for_model(model) if isinstance(model, str) else None
     if family is None:
-        known = [m for f in FAMILIES.values() for m in f.models]
-        hint = get_close_matches(str(model), known, n=1)
-        raise _unknown_model(str(model), known, hint)
+        raise unknown_model(str(model))
     view = RequestView(family=family, spec=family.models[model])
     if not isinstance(call, dict):
         view.error("call", f"expected an object of arguments, got {type(call).__name__}")
@@ -182,7 +180,10 @@ def check_call(model: str, call: Any, *, allow_local_paths: bool = True) -> Requ
     return view
 
 
-def _unknown_model(model: str, known: list[str], hint: list[str]) -> InvalidVideoRequest:
+def unknown_model(model: str) -> InvalidVideoRequest:
+    """The error for a model id no family serves, naming the closest known one."""
+    known = [m for f in FAMILIES.values() for m in f.models]
+    hint = get_close_matches(model, known, n=1)
     did = f" Did you mean {hint[0]!r}?" if hint else ""
     issue = Issue("model", f"unknown model id {model!r}.{did} Known models: {', '.join(known)}")
     return InvalidVideoRequest(model, [issue])

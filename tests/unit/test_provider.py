@@ -25,7 +25,7 @@ def test_entry_point_returns_provider_info() -> None:
     (conn,) = info["connection-types"]
     assert conn["connection-type"] == VideoGatewayHook.conn_type == "ai_gateway"
     assert conn["hook-class-name"] == "airflow_video_gen.hooks.gateway.VideoGatewayHook"
-    for kind in ("hooks",):
+    for kind in ("hooks", "operators", "sensors", "triggers"):
         for group in info[kind]:
             for module in group["python-modules"]:
                 __import__(module)
