@@ -1,0 +1,71 @@
+"""Run DAGs for real in tests: ``dag.test()`` from a DAG file, then read states, XComs and logs."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_MIGRATED = False
+
+
+def migrate_db() -> None:
+    """Create this process's metadata database once."""
+    global _MIGRATED
+    if _MIGRATED:
+        return
+    airflow = Path(sys.executable).with_name("airflow")
+    done = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, timeout=300)
+    if done.returncode:
+        raise RuntimeError(f"airflow db migrate failed:\n{done.stderr[-3000:]}")
+    _MIGRATED = True
+
+
+@dataclass
+class DagRunResult:
+    """What a test reads after a run: the run's state and each task's state and XCom."""
+
+    state: str
+    states: dict[str, str]
+    xcoms: dict[str, Any] = field(default_factory=dict)
+    tries: dict[str, int] = field(default_factory=dict)
+
+    def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        return self.xcoms.get((task_id, key, map_index))
+
+
+def run_dag(source: str, dag_id: str, conf: dict[str, Any] | None = None) -> DagRunResult:
+    """Write ``source`` as a DAG file, load it, run it with ``dag.test()`` and collect the results."""
+    from sqlalchemy import select
+
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    migrate_db()
+    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
+    path.write_text(textwrap.dedent(source))
+    spec = importlib.util.spec_from_file_location(f"dag_{dag_id}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag = getattr(module, "dag")
+    run = dag.test(run_conf=conf) if conf else dag.test()
+    with create_session() as session:
+        tis = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id)
+        ).all()
+        states = {
+            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state) for ti in tis
+        }
+        tries = {ti.task_id: ti.try_number for ti in tis}
+        rows = session.scalars(
+            select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run.run_id)
+        ).all()
+        xcoms = {(r.task_id, r.key, r.map_index): XComModel.deserialize_value(r) for r in rows}
+    return DagRunResult(state=str(run.state), states=states, xcoms=xcoms, tries=tries)
