@@ -35,4 +35,16 @@ def get_family(name: str) -> Family:
         raise ValueError(f"unknown family {name!r}; known: {', '.join(FAMILIES)}") from None
 
 
-__all__ = ["FAMILIES", "Family", "ModelSpec", "ProviderOptions", "family_for_model", "get_family"]
+__all__ = [
+    "FAMILIES",
+    "GROK",
+    "KLING",
+    "SEEDANCE",
+    "VEO",
+    "WAN",
+    "Family",
+    "ModelSpec",
+    "ProviderOptions",
+    "family_for_model",
+    "get_family",
+]
