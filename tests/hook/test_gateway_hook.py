@@ -227,9 +227,8 @@ async def test_async_transport_shares_one_session_and_retries() -> None:
 
 
 async def test_async_errors_are_the_same_types() -> None:
-    with RecordingGateway(failures={"start": [400]}) as gw:
-        with pytest.raises(protocol.InvalidRequestError):
-            await make_hook(gw).astart(MODEL, body(), "k")
+    with RecordingGateway(failures={"start": [400]}) as gw, pytest.raises(protocol.InvalidRequestError):
+        await make_hook(gw).astart(MODEL, body(), "k")
     await close_shared_sessions()
 
 
