@@ -41,20 +41,20 @@ class DagRunResult:
 
 def run_dag(source: str, dag_id: str, conf: dict[str, Any] | None = None) -> DagRunResult:
     """Write ``source`` as a DAG file, load it, run it with ``dag.test()`` and collect the results."""
-    from sqlalchemy import select
-
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     migrate_db()
     path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
     path.write_text(textwrap.dedent(source))
     spec = importlib.util.spec_from_file_location(f"dag_{dag_id}", path)
-    assert spec and spec.loader
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    dag = getattr(module, "dag")
+    dag = module.dag
     run = dag.test(run_conf=conf) if conf else dag.test()
     with create_session() as session:
         tis = session.scalars(
