@@ -19,7 +19,9 @@ def sky(width: int, height: int, top: tuple[int, int, int], bottom: tuple[int, i
     draw = ImageDraw.Draw(img)
     for y in range(height):
         t = y / max(1, height - 1)
-        draw.line([(0, y), (width, y)], fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom)))
+        draw.line(
+            [(0, y), (width, y)], fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True))
+        )
     return img
 
 

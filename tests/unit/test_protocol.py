@@ -133,7 +133,8 @@ def test_redacted_body_hides_base64_and_long_strings() -> None:
         "providerOptions": {"klingai": {"imageTail": "B" * 5000}},
     }
     text = json.dumps(protocol.redact_body(body))
-    assert "AAAA" not in text and "BBBB" not in text
+    assert "AAAA" not in text
+    assert "BBBB" not in text
     assert "3000 bytes" in text
 
 

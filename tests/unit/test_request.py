@@ -126,7 +126,7 @@ def test_gateway_body_never_reads_local_files(tmp_path: Path, png_bytes: bytes) 
     path = tmp_path / "secret.png"
     path.write_bytes(png_bytes)
     body = {"prompt": "go", "n": 1, "image": {"type": "url", "url": str(path)}}
-    with pytest.raises(InvalidVideoRequest, match="prompt.image"):
+    with pytest.raises(InvalidVideoRequest, match=r"prompt\.image"):
         VideoRequest.from_gateway_body(KLING, body)
     body = {
         "prompt": "go",
@@ -134,7 +134,7 @@ def test_gateway_body_never_reads_local_files(tmp_path: Path, png_bytes: bytes) 
         "image": {"type": "url", "url": "https://x/a.png"},
         "providerOptions": {"klingai": {"imageTail": str(path)}},
     }
-    with pytest.raises(InvalidVideoRequest, match="imageTail"):
+    with pytest.raises(InvalidVideoRequest, match=r"imageTail"):
         VideoRequest.from_gateway_body(KLING, body)
 
 
