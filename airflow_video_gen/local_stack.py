@@ -1,0 +1,254 @@
+"""A real local Airflow: api-server, scheduler, dag-processor and triggerer on SQLite.
+
+Used by ``airflow-video-gen demo``, the reliability tests and the benchmarks, so each runs DAGs
+through the real scheduler and triggerer rather than ``dag.test()``. Run state and XComs are read
+straight from the SQLite database (no API token needed); components can be killed and restarted to
+show what survives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import httpx
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+FINISHED = frozenset({"success", "failed"})
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A free TCP port on ``host``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
+class StackError(RuntimeError):
+    """A component failed to start or a run did not finish; the message carries its log tail."""
+
+
+class LocalAirflow:
+    """Runs Airflow's components as subprocesses under one ``AIRFLOW_HOME``.
+
+    :param home: ``AIRFLOW_HOME`` (the SQLite database and logs live there).
+    :param dags_folder: Folder of DAG files to serve.
+    :param env: Extra environment (connections as ``AIRFLOW_CONN_*``, settings).
+    :param parallelism: LocalExecutor worker slots (default 4).
+    :param components: Which components to run (default all four).
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        dags_folder: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        parallelism: int = 4,
+        components: Sequence[str] = COMPONENTS,
+    ) -> None:
+        self.home = Path(home).resolve()
+        self.dags_folder = Path(dags_folder).resolve()
+        self.components = tuple(components)
+        self.api_port = free_port()
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: dict[str, IO[bytes]] = {}
+        self.env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(max(parallelism, 16)),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.api_port),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+            "AIRFLOW__TRIGGERER__CAPACITY": "5000",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.airflow = str(Path(sys.executable).with_name("airflow"))
+
+    # ---------------------------------------------------------------------------------- lifecycle
+
+    def __enter__(self) -> LocalAirflow:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def cli(self, *args: str, timeout: float = 300) -> str:
+        """Run ``airflow <args>`` against this home; return stdout, raise with stderr on failure."""
+        done = subprocess.run(
+            [self.airflow, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if done.returncode:
+            raise StackError(f"airflow {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+        return done.stdout
+
+    def start(self) -> None:
+        """Migrate the database, then start every component and wait for the api-server."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "logs").mkdir(exist_ok=True)
+        self.cli("db", "migrate")
+        for name in self.components:
+            self.start_component(name)
+        if "api-server" in self.components:
+            self._wait_api()
+
+    def start_component(self, name: str) -> None:
+        """Start (or restart) one component, its output appended to ``logs/<name>.out``."""
+        log = self._logs.get(name) or open(self.home / "logs" / f"{name}.out", "ab")  # noqa: SIM115
+        self._logs[name] = log
+        args = [self.airflow, name]
+        if name == "api-server":
+            args += ["--host", "127.0.0.1", "--port", str(self.api_port)]
+        self.processes[name] = subprocess.Popen(
+            args,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill_component(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to a component's whole process group (SIGKILL: no goodbye)."""
+        process = self.processes[name]
+        _signal_group(process, sig)
+        process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Stop every component: SIGTERM to each process group, then SIGKILL to what is left."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                process.wait(timeout=10)
+        for log in self._logs.values():
+            log.close()
+        self._logs.clear()
+
+    def log_tail(self, name: str, chars: int = 3000) -> str:
+        path = self.home / "logs" / f"{name}.out"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+    def _wait_api(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.api_port}/api/v2/monitor/health"
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise StackError(f"api-server did not answer in {timeout:g} s:\n{self.log_tail('api-server')}")
+
+    def _check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise StackError(f"{name} exited with {process.returncode}:\n{self.log_tail(name)}")
+
+    # ---------------------------------------------------------------------------------- runs
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Read the metadata database (read-only)."""
+        with sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True, timeout=30) as db:
+            return list(db.execute(sql, params))
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
+        """Wait until the dag-processor has parsed ``dag_id`` without import errors."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if self.query("select 1 from dag where dag_id = ?", (dag_id,)):
+                return
+            errors = self.query("select filename, stacktrace from import_error")
+            if errors:
+                raise StackError(f"DAG import errors: {errors}")
+            time.sleep(1)
+        raise StackError(f"{dag_id} was not parsed in {timeout:g} s:\n{self.log_tail('dag-processor')}")
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
+        """Unpause and trigger a run; return its run id."""
+        self.wait_for_dag(dag_id)
+        self.cli("dags", "unpause", dag_id)
+        run_id = f"manual__{time.strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(3)}"
+        self.cli("dags", "trigger", dag_id, "--run-id", run_id, "--conf", json.dumps(dict(conf or {})))
+        return run_id
+
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        rows = self.query("select state from dag_run where dag_id = ? and run_id = ?", (dag_id, run_id))
+        return rows[0][0] if rows else None
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, int]:
+        """How many task instances (mapped ones counted each) are in each state."""
+        rows = self.query(
+            "select coalesce(state, 'none'), count(*) from task_instance where dag_id = ? and run_id = ? "
+            "group by state",
+            (dag_id, run_id),
+        )
+        return {state: count for state, count in rows}
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 900, poll: float = 2) -> str:
+        """Wait until the run finishes; return its state."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            state = self.run_state(dag_id, run_id)
+            if state in FINISHED:
+                return str(state)
+            time.sleep(poll)
+        raise StackError(
+            f"{dag_id} {run_id} did not finish in {timeout:g} s; tasks: {self.task_states(dag_id, run_id)}"
+        )
+
+    def xcoms(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> list[Any]:
+        """The XCom values of a task (one per map index, in order)."""
+        rows = self.query(
+            "select map_index, value from xcom where dag_id = ? and run_id = ? and task_id = ? and key = ? "
+            "order by map_index",
+            (dag_id, run_id, task_id, key),
+        )
+        return [json.loads(value) if isinstance(value, (str, bytes)) else value for _, value in rows]
