@@ -96,6 +96,17 @@ class ImageSource:
         return replace(self, kind="url", url=url)
 
 
+_SIGNATURE_PARAMS = ("x-amz-signature", "x-amz-credential", "signature", "sig", "x-goog-signature", "token")
+
+
+def without_signature(url: str) -> str:
+    """A URL fit for logs, XCom and hashes: a presigned URL loses its query (the signature is a
+    bearer credential, and it changes each time the same object is signed)."""
+    base, _, query = url.partition("?")
+    names = {part.split("=", 1)[0].lower() for part in query.split("&") if part}
+    return f"{base}?<signed>" if names & set(_SIGNATURE_PARAMS) else url
+
+
 def probe_image(data: bytes) -> ImageProbe:
     """Read format and size from image bytes, refusing what cannot be decoded or is a bomb.
 
@@ -167,7 +178,7 @@ def parse_image(value: Any, *, allow_local_paths: bool = True, allow_s3: bool = 
     text = value.strip()
     lowered = text[:16].lower()
     if lowered.startswith(("https://", "http://")):
-        return ImageSource(kind="url", origin=text, url=text)
+        return ImageSource(kind="url", origin=without_signature(text), url=text)
     if lowered.startswith("s3://"):
         if not allow_s3:
             raise ImageInputError("s3:// URIs must be presigned before they are sent")

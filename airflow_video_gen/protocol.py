@@ -173,6 +173,7 @@ _BY_STATUS: dict[int, type[GatewayError]] = {
     401: AuthenticationError,
     403: ForbiddenError,
     404: NotFoundError,
+    410: NotFoundError,
     424: FailedDependencyError,
     429: RateLimitError,
 }

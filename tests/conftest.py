@@ -6,9 +6,12 @@ its own ``AIRFLOW_HOME`` with a SQLite database and a DAGs folder before anythin
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 _HOME = Path(tempfile.mkdtemp(prefix=f"avg-airflow-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
@@ -17,9 +20,17 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES"] = "airflow.* airflow_video_gen.*"
 (_HOME / "dags").mkdir()
 
+from collections.abc import Callable  # noqa: E402
+
 import pytest  # noqa: E402
 
 from tests.imaging import make_image  # noqa: E402
+from tests.media import FIXTURE_IMAGES, ImageHost, Mp4, read_mp4  # noqa: E402
+
+if TYPE_CHECKING:
+    from airflow_video_gen.emulator.process import EmulatorProcess
+
+API_KEY = "sk-e2e-test-key-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +50,45 @@ def airflow_home() -> Path:
 
     migrate_db()
     return _HOME
+
+
+def point_connection_at(emulator: EmulatorProcess, conn_id: str = "AI_GATEWAY_DEFAULT") -> None:
+    """Point the ``AIRFLOW_CONN_<conn_id>`` connection at an emulator."""
+    os.environ[f"AIRFLOW_CONN_{conn_id}"] = json.dumps(
+        {"conn_type": "ai_gateway", "host": emulator.base_url, "password": API_KEY, "extra": {"timeout": 10}}
+    )
+
+
+@pytest.fixture(scope="session")
+def emulator(airflow_home: Path) -> Iterator[EmulatorProcess]:
+    """A fault-free emulator shared by the Airflow tests of this process (end to end, S3); the
+    ``ai_gateway_default`` connection points at it."""
+    from airflow_video_gen.emulator.process import EmulatorProcess
+
+    with EmulatorProcess(latency=0.5) as emu:
+        point_connection_at(emu)
+        yield emu
+
+
+@pytest.fixture(scope="session")
+def image_host() -> Iterator[ImageHost]:
+    """Test images on loopback: the seed fixtures, a landscape PNG, a portrait JPEG, three references."""
+    files = {
+        "start.png": ((FIXTURE_IMAGES / "start.png").read_bytes(), "image/png"),
+        "end.png": ((FIXTURE_IMAGES / "end.png").read_bytes(), "image/png"),
+        "landscape.png": (make_image(640, 360), "image/png"),
+        "portrait.jpg": (make_image(360, 640, fmt="JPEG"), "image/jpeg"),
+        "ref-red.png": (make_image(400, 300, color="firebrick"), "image/png"),
+        "ref-green.png": (make_image(400, 300, color="seagreen"), "image/png"),
+        "ref-blue.png": (make_image(400, 300, color="navy"), "image/png"),
+        "not-an-image.png": (b"this is text, not an image", "image/png"),
+    }
+    host = ImageHost(files).start()
+    yield host
+    host.stop()
+
+
+@pytest.fixture(scope="session")
+def decode_mp4() -> Callable[[bytes], Mp4]:
+    """Decode an MP4 with PyAV: size, frame rate, frame count, audio, first and last frames."""
+    return read_mp4

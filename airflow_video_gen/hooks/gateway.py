@@ -49,6 +49,14 @@ ASYNC_POOL_SIZE = 100
 _SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, aiohttp.ClientSession]] = (
     weakref.WeakKeyDictionary()
 )
+#: Seconds a connection read in the triggerer is reused by the loop's other triggers.
+CONFIG_TTL = 60.0
+_CONFIGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[float, GatewayConfig]]] = (
+    weakref.WeakKeyDictionary()
+)
+_CONFIG_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def shared_session(verify: bool = True) -> aiohttp.ClientSession:
@@ -152,11 +160,26 @@ class VideoGatewayHook(BaseHook):
         return self._config
 
     async def aconfig(self) -> GatewayConfig:
-        """As :attr:`config`, without blocking the event loop."""
+        """As :attr:`config`, without blocking the event loop.
+
+        The triggers of a loop share one lookup per connection for :data:`CONFIG_TTL` seconds:
+        thousands of triggers starting at once would otherwise each read the connection, which
+        costs enough CPU, all at once, to stall the loop.
+        """
         if self._config is None:
-            conn = await self.aget_connection(self.gateway_conn_id)
-            self._config = config_from_connection(conn)
-            self._mask(self._config)
+            loop = asyncio.get_running_loop()
+            cache = _CONFIGS.setdefault(loop, {})
+            found = cache.get(self.gateway_conn_id)
+            if found is None or time.monotonic() - found[0] > CONFIG_TTL:
+                lock = _CONFIG_LOCKS.setdefault(loop, {}).setdefault(self.gateway_conn_id, asyncio.Lock())
+                async with lock:
+                    found = cache.get(self.gateway_conn_id)
+                    if found is None or time.monotonic() - found[0] > CONFIG_TTL:
+                        conn = await self.aget_connection(self.gateway_conn_id)
+                        config = config_from_connection(conn)
+                        self._mask(config)
+                        found = cache[self.gateway_conn_id] = (time.monotonic(), config)
+            self._config = found[1]
         return self._config
 
     @staticmethod

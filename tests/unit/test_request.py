@@ -153,3 +153,13 @@ def test_plain_prompt_for_multi_reference() -> None:
     body = VideoRequest.from_sdk_call(SEEDANCE, call).to_gateway_body()
     assert body["prompt"] == "A boy from [Image 1]"
     assert "image" not in body
+
+
+def test_presigned_url_signatures_stay_out_of_xcom_and_the_fingerprint() -> None:
+    signed = "https://bucket.s3.amazonaws.com/a.png?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abc123"
+    again = "https://bucket.s3.amazonaws.com/a.png?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=def456"
+    first, second = kling(signed), kling(again)
+    assert first.to_gateway_body()["image"]["url"] == signed
+    assert "abc123" not in json.dumps(first.describe())
+    assert first.describe()["prompt"]["image"]["source"] == "https://bucket.s3.amazonaws.com/a.png?<signed>"
+    assert first.fingerprint() == second.fingerprint()

@@ -1,0 +1,10 @@
+"""``python -m airflow_video_gen.emulator [options]``: the same as ``airflow-video-gen emulator``."""
+
+from __future__ import annotations
+
+import sys
+
+from airflow_video_gen.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["emulator", *sys.argv[1:]]))

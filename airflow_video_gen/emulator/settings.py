@@ -1,0 +1,60 @@
+"""How an emulator instance behaves: latency, API key, faults, result delivery, rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from airflow_video_gen.emulator.faults import FaultSpec
+
+ResultDelivery = Literal["url", "base64"]
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    """Settings of one emulator app.
+
+    :param api_key: The only bearer token accepted; ``None`` (default) accepts any non-empty one.
+    :param latency: Seconds each job takes at least (default 3): ``queued`` for the first 20 %,
+        then ``running``; a job completes once this time has passed *and* its render is done.
+    :param faults: Faults to inject (see :mod:`airflow_video_gen.emulator.faults`); none by default.
+    :param results: ``url`` (default): completed videos are URLs under ``/files/``; ``base64``: the
+        MP4 bytes inline.
+    :param render_workers: Processes rendering videos (default 1).
+    :param public_url: Root URL that result file links start with (e.g. when the emulator is
+        reached through a proxy); default: the scheme and host the start call came in on.
+    :param files_dir: Directory for rendered files; default a temporary directory removed when the
+        app shuts down.
+    :param file_ttl: Seconds a result file stays downloadable after its job completes (default 3600);
+        ``expiresAt`` says when, and later downloads answer 410.
+    :param keepalive_interval: Seconds between ``: keep-alive`` comments on the synchronous
+        endpoint (default 1).
+    :param fetch_timeout: Seconds to fetch each input image (default 20).
+    :param max_videos: Largest ``n`` one job renders (default 8).
+    """
+
+    api_key: str | None = field(default=None, repr=False)
+    latency: float = 3.0
+    faults: FaultSpec = field(default_factory=FaultSpec)
+    results: ResultDelivery = "url"
+    render_workers: int = 1
+    public_url: str | None = None
+    files_dir: str | None = None
+    file_ttl: float = 3600.0
+    keepalive_interval: float = 1.0
+    fetch_timeout: float = 20.0
+    max_videos: int = 8
+
+    def __post_init__(self) -> None:
+        if self.latency < 0:
+            raise ValueError(f"latency must be 0 or more seconds, got {self.latency}")
+        if self.results not in ("url", "base64"):
+            raise ValueError(f"results must be 'url' or 'base64', got {self.results!r}")
+        if self.render_workers < 1:
+            raise ValueError(f"render_workers must be at least 1, got {self.render_workers}")
+        if self.file_ttl <= 0:
+            raise ValueError(f"file_ttl must be more than 0 seconds, got {self.file_ttl}")
+        if self.keepalive_interval <= 0:
+            raise ValueError(f"keepalive_interval must be more than 0 seconds, got {self.keepalive_interval}")
+        if self.api_key is not None and not self.api_key.strip():
+            raise ValueError("api_key must not be empty (use None to accept any key)")

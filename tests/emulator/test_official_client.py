@@ -1,0 +1,156 @@
+"""The official AI SDK client (``tests/node/generate_video.mjs``) against the emulator, unchanged.
+
+Seed examples run through start/poll (``mode: async``) and the synchronous SSE call (``mode: sse``);
+their image URLs point at a loopback image host. The MP4s the client writes are decoded with PyAV.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_video_gen.emulator.process import EmulatorProcess
+from tests.sdk_reference.examples import EXAMPLES_BY_NAME
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HARNESS = REPO_ROOT / "tests" / "node" / "generate_video.mjs"
+NODE_MODULES = REPO_ROOT / "tests" / "node" / "node_modules"
+
+pytestmark = [pytest.mark.node, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    found = shutil.which("node")
+    if found is None:
+        pytest.skip("node not found: the official AI SDK client needs Node.js on PATH")
+    if not (NODE_MODULES / "ai").is_dir() or not (NODE_MODULES / "@ai-sdk" / "gateway").is_dir():
+        pytest.skip(f"node modules missing: run `npm ci` in {NODE_MODULES.parent.relative_to(REPO_ROOT)}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def url_emulator():
+    with EmulatorProcess(latency=0.3) as process:
+        yield process
+
+
+def run_client(
+    node: str, emulator: EmulatorProcess, example: str, mode: str, out_dir: Path, **overrides: Any
+) -> dict[str, Any]:
+    """Run one seed example through the harness; its stdout JSON line."""
+    spec = EXAMPLES_BY_NAME[example]
+    call = copy.deepcopy(spec["call"])
+    image_url = overrides.pop("image_url", None)
+    if image_url is not None:
+        call["prompt"]["image"] = image_url
+    call.update(overrides.pop("call", {}))
+    request = {
+        "baseURL": emulator.base_url,
+        "apiKey": emulator.api_key,
+        "model": spec["model"],
+        "call": call,
+        "bufferFiles": spec["bufferFiles"],
+        "outDir": str(out_dir),
+        "mode": mode,
+        "pollIntervalMs": 50,
+        "pollTimeoutMs": 60_000,
+        **overrides,
+    }
+    done = subprocess.run(
+        [node, str(HARNESS)],
+        input=json.dumps(request).encode(),
+        capture_output=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+        check=False,
+    )
+    lines = done.stdout.decode().strip().splitlines()
+    assert lines, f"no output from the client; stderr: {done.stderr.decode()[-2000:]}"
+    result: dict[str, Any] = json.loads(lines[-1])
+    assert done.returncode == 0, json.dumps(result.get("error"), indent=1)[:3000]
+    return result
+
+
+@pytest.mark.parametrize("mode", ["async", "sse"])
+def test_kling_first_last_frame_with_buffers(
+    node, url_emulator, mode, tmp_path, decode_mp4, image_host, padded, frame_diff
+):
+    """Buffers: the start frame as a file object, imageTail as the Node Buffer JSON form."""
+    result = run_client(node, url_emulator, "kling_first_last_frame", mode, tmp_path, download="direct")
+    [video] = result["videos"]
+    assert video["mediaType"] == "video/mp4"
+    mp4 = decode_mp4(Path(video["path"]).read_bytes())
+    assert (mp4.width, mp4.height) == (1280, 720)
+    assert mp4.fps == 24
+    assert abs(mp4.duration - 5) <= 1 / 24
+    assert frame_diff(mp4.last, padded(image_host.image("end.png"), 1280, 720)) < 6
+    assert frame_diff(mp4.first, padded(image_host.image("start.png"), 1280, 720)) < 6
+    gateway_meta = result["providerMetadata"]["gateway"]
+    if mode == "async":
+        assert gateway_meta["asyncJob"]["status"] == "completed"
+    else:
+        assert gateway_meta["generationId"]
+
+
+@pytest.mark.parametrize("mode", ["async", "sse"])
+def test_seedance_basic_from_a_loopback_url(node, url_emulator, mode, tmp_path, decode_mp4, image_host):
+    url = image_host.url("landscape.png")
+    result = run_client(
+        node, url_emulator, "seedance_basic", mode, tmp_path, image_url=url, download="direct"
+    )
+    [video] = result["videos"]
+    mp4 = decode_mp4(Path(video["path"]).read_bytes())
+    assert (mp4.width, mp4.height) == (1280, 720)
+    assert abs(mp4.duration - 5) <= 1 / 24
+    assert not mp4.has_audio
+    assert result["warnings"] == []
+
+
+def test_wan_with_audio_base64_results_and_the_sdks_own_download(node, tmp_path, decode_mp4, image_host):
+    """Base64 results need no download, so the SDK's default (loopback-refusing) downloader is fine."""
+    with EmulatorProcess(latency=0.3, results="base64") as emulator:
+        url = image_host.url("portrait.jpg")
+        result = run_client(
+            node, emulator, "wan_basic", "async", tmp_path, image_url=url, call={"duration": 2}
+        )
+        assert emulator.stats()["starts_billed"] == 1
+    [video] = result["videos"]
+    mp4 = decode_mp4(Path(video["path"]).read_bytes())
+    assert (mp4.width, mp4.height) == (1280, 720)  # Wan's default size
+    assert abs(mp4.duration - 2) <= 1 / 24
+    assert mp4.has_audio  # providerOptions.alibaba.audio: true
+
+
+def test_invalid_request_reaches_the_client_as_an_api_error(node, url_emulator, tmp_path, image_host):
+    spec = EXAMPLES_BY_NAME["kling_basic"]
+    request = {
+        "baseURL": url_emulator.base_url,
+        "apiKey": url_emulator.api_key,
+        "model": spec["model"],
+        "call": {
+            **spec["call"],
+            "prompt": {"image": image_host.url("start.png"), "text": "x"},
+            "duration": 7,
+        },
+        "outDir": str(tmp_path),
+        "mode": "async",
+    }
+    done = subprocess.run(
+        [node, str(HARNESS)],
+        input=json.dumps(request).encode(),
+        capture_output=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    error = json.loads(done.stdout.decode().strip().splitlines()[-1])["error"]
+    text = json.dumps(error)
+    assert "duration" in text
+    assert "400" in text or "invalid_request_error" in text
