@@ -116,7 +116,12 @@ class RequestView:
         """Refuse ``param`` unless the model has ``capability``."""
         if capability not in self.spec.capabilities:
             allowed = self.family.models_with(capability)
-            self.error(param, f"{what} is not supported by {self.model}; supported by: {', '.join(allowed)}")
+            where = (
+                f"supported by: {', '.join(allowed)}"
+                if allowed
+                else f"no {self.family.label} model supports it"
+            )
+            self.error(param, f"{what} is not supported by {self.model}; {where}")
 
 
 def is_active(value: Any) -> bool:

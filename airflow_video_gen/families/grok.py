@@ -37,6 +37,8 @@ GROK = Family(
     documented_settings=frozenset({"duration", "aspectRatio"}),
     default_size=(854, 480),
     notes=(
+        "The seed gives no duration default; 5 s is what the local emulator renders when none is "
+        "set, and nothing is sent.",
         "Resolution is set with providerOptions.xai.resolution ('480p' or '720p'); the top-level "
         "resolution is not documented for Grok and is passed on with a warning.",
         "aspectRatio overrides the input image's aspect ratio and stretches the image.",

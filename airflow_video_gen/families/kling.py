@@ -56,8 +56,8 @@ class CameraControl(WireModel):
 class TrajectoryPoint(WireModel):
     """A point of a motion path; the origin is the image's bottom-left corner."""
 
-    x: NonNegativeInt
-    y: NonNegativeInt
+    x: NonNegativeInt = Field(description="Pixels from the left edge.")
+    y: NonNegativeInt = Field(description="Pixels from the bottom edge.")
 
 
 class DynamicMask(WireModel):
@@ -86,7 +86,7 @@ class Shot(WireModel):
 class WatermarkInfo(WireModel):
     """``watermarkInfo``."""
 
-    enabled: bool
+    enabled: bool = Field(description="Generate a watermarked result.")
 
 
 class KlingOptions(ProviderOptions):
@@ -112,8 +112,12 @@ class KlingOptions(ProviderOptions):
     multi_shot: Annotated[bool | None, Requires(MULTI_SHOT)] = Field(
         None, description="Enable multi-shot generation. Requires v3.0+."
     )
-    shot_type: str | None = Field(None, description="Set to 'customize' for custom shot durations.")
-    multi_prompt: list[Shot] | None = Field(None, min_length=1, description="Array of shot configurations.")
+    shot_type: Annotated[str | None, Requires(MULTI_SHOT)] = Field(
+        None, description="Set to 'customize' for custom shot durations (with multiShot)."
+    )
+    multi_prompt: Annotated[list[Shot] | None, Requires(MULTI_SHOT)] = Field(
+        None, min_length=1, description="Array of shot configurations (with multiShot)."
+    )
     element_list: Annotated[list[dict[str, Any]] | None, Requires(ELEMENTS)] = Field(
         None, min_length=1, max_length=3, description="Reference elements. Up to 3. Requires v3.0+."
     )

@@ -57,7 +57,7 @@ SEEDANCE = Family(
                 durations=tuple(range(4, 13)),
                 default_duration=5,
                 resolutions=_FULL,
-                default_resolution="1280x720",
+                default_resolution=None,
                 capabilities=_ALL | {AUDIO},
             ),
             ModelSpec(
@@ -66,7 +66,7 @@ SEEDANCE = Family(
                 durations=tuple(range(2, 13)),
                 default_duration=5,
                 resolutions=_FULL,
-                default_resolution="1280x720",
+                default_resolution=None,
                 capabilities=_ALL,
             ),
             ModelSpec(
@@ -75,7 +75,7 @@ SEEDANCE = Family(
                 durations=tuple(range(2, 13)),
                 default_duration=5,
                 resolutions=_FULL,
-                default_resolution="1280x720",
+                default_resolution=None,
             ),
             ModelSpec(
                 "bytedance/seedance-v1.0-lite-i2v",
@@ -83,7 +83,7 @@ SEEDANCE = Family(
                 durations=tuple(range(2, 13)),
                 default_duration=5,
                 resolutions=_FULL[:2],
-                default_resolution="1280x720",
+                default_resolution=None,
                 capabilities=_ALL | {REFERENCES},
             ),
         )
@@ -99,7 +99,7 @@ SEEDANCE = Family(
     default_size=(1280, 720),
     notes=(
         "All Seedance models output MP4 at 24 fps; any other fps is refused.",
-        "The seed gives no duration default; 5 s (the examples' value) is assumed for planning only "
-        "and nothing is sent when duration is not set.",
+        "The seed gives no duration or resolution default; 5 s (the examples' value) and 1280x720 are "
+        "what the local emulator renders, and nothing is sent when they are not set.",
     ),
 )

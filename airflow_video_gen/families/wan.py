@@ -69,5 +69,9 @@ WAN = Family(
     text_required=True,
     documented_settings=frozenset({"duration", "resolution"}),
     rules=(_audio_url,),
+    notes=(
+        "The seed gives no duration default; 5 s is what the local emulator renders when none is "
+        "set, and nothing is sent.",
+    ),
     default_size=(1280, 720),
 )

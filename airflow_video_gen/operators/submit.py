@@ -21,7 +21,7 @@ from airflow_video_gen.models import InvalidVideoRequest, VideoRequest
 from airflow_video_gen.protocol import GatewayError, derive_idempotency_key
 from airflow_video_gen.s3 import presign_get
 from airflow_video_gen.sensors.generation import finish_generation, wait_defaults
-from airflow_video_gen.triggers.generation import VideoGenerationTrigger, outcome_of
+from airflow_video_gen.triggers.generation import VideoGenerationTrigger, poll_once
 from airflow_video_gen.validation import Issue, unknown_model
 
 #: Snake_case keywords that map to the call's top-level settings.
@@ -293,8 +293,8 @@ class BaseVideoSubmitOperator(BaseOperator):
 
     def _wait(self, submission: dict[str, Any], family: Family) -> dict[str, Any]:
         interval, timeout = wait_defaults(submission, family)
-        interval = self.poll_interval or interval
-        timeout = self.timeout or timeout
+        interval = self.poll_interval if self.poll_interval is not None else interval
+        timeout = self.timeout if self.timeout is not None else timeout
         deadline = submission["submitted_at"] + timeout
         if self.deferrable:
             trigger = VideoGenerationTrigger(
@@ -312,11 +312,14 @@ class BaseVideoSubmitOperator(BaseOperator):
                 timeout=timedelta(seconds=timeout + 120),
             )
         hook = VideoGatewayHook(self.gateway_conn_id)
-        while time.time() < deadline:
-            event = outcome_of(hook.status(submission["model"], submission["operation"]))
-            if event is not None:
-                return finish_generation(self, submission, event)
-            time.sleep(max(0.0, min(interval, deadline - time.time())))
+        try:
+            while time.time() < deadline:
+                event = poll_once(hook, submission["model"], submission["operation"])
+                if event is not None:
+                    return finish_generation(self, submission, event)
+                time.sleep(max(0.0, min(interval, deadline - time.time())))
+        finally:
+            hook.close()
         return finish_generation(
             self, submission, {"status": "timeout", "message": f"no result after {timeout:g} s"}
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import timedelta
+from functools import cached_property
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -16,6 +17,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 
 from airflow_video_gen.families import GROK, KLING, SEEDANCE, VEO, WAN, Family, get_family
 from airflow_video_gen.hooks.gateway import VideoGatewayHook
+from airflow_video_gen.protocol import RetryPolicy
 from airflow_video_gen.triggers.generation import (
     FAILURE_STATES,
     RETRYABLE_STATES,
@@ -23,7 +25,7 @@ from airflow_video_gen.triggers.generation import (
     TIMEOUT_STATES,
     VideoGenerationTrigger,
     generation_result,
-    outcome_of,
+    poll_once,
 )
 
 _SUBMISSION_KEYS = ("model", "operation")
@@ -118,8 +120,10 @@ class BaseVideoGenerationSensor(BaseSensorOperator):
     ) -> None:
         family = self.family
         super().__init__(
-            poke_interval=poll_interval or (family.poll_interval if family else 5.0),
-            timeout=timeout or (family.timeout if family else 600.0),
+            poke_interval=poll_interval
+            if poll_interval is not None
+            else (family.poll_interval if family else 5.0),
+            timeout=timeout if timeout is not None else (family.timeout if family else 600.0),
             **kwargs,
         )
         self.submission = submission
@@ -128,9 +132,9 @@ class BaseVideoGenerationSensor(BaseSensorOperator):
         self.max_retries = max_retries
         self._explicit = (poll_interval is not None, timeout is not None)
 
-    @property
+    @cached_property
     def hook(self) -> VideoGatewayHook:
-        return VideoGatewayHook(self.gateway_conn_id)
+        return VideoGatewayHook(self.gateway_conn_id, retry_policy=RetryPolicy(max_retries=self.max_retries))
 
     def _resolve(self) -> dict[str, Any]:
         submission = check_submission(self.submission)
@@ -164,10 +168,9 @@ class BaseVideoGenerationSensor(BaseSensorOperator):
 
     def poke(self, context: Any) -> PokeReturnValue | bool:
         submission = self._resolve()
-        status = self.hook.status(submission["model"], submission["operation"])
-        self.log.info("%s: %s", submission["model"], status.job_status or status.status)
-        event = outcome_of(status)
+        event = poll_once(self.hook, submission["model"], submission["operation"])
         if event is None:
+            self.log.info("%s: still generating", submission["model"])
             return False
         return PokeReturnValue(is_done=True, xcom_value=finish_generation(self, submission, event))
 

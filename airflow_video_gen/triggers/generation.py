@@ -64,6 +64,26 @@ def outcome_of(status: StatusResult) -> dict[str, Any] | None:
     return None
 
 
+def outcome_of_error(exc: GatewayError) -> dict[str, Any]:
+    """The event a status call's error ends a wait with: transient trouble (the try fails and
+    Airflow retries it) or an error the gateway will repeat (the task fails for good)."""
+    return {
+        "status": "transient" if exc.retryable else "error",
+        "reason": exc.error_type,
+        "message": exc.message,
+    }
+
+
+def poll_once(hook: VideoGatewayHook, model: str, operation: Any) -> dict[str, Any] | None:
+    """One status call from a worker (poke and reschedule modes, synchronous waits): the event
+    that ends the wait, or ``None`` while pending."""
+    try:
+        status = hook.status(model, operation)
+    except GatewayError as exc:
+        return outcome_of_error(exc)
+    return outcome_of(status)
+
+
 def generation_result(submission: Mapping[str, Any], event: Mapping[str, Any]) -> dict[str, Any]:
     """What a sensor (or a submit task that waits) returns: the submission plus the outcome."""
     submitted_at = submission.get("submitted_at")
@@ -145,8 +165,7 @@ class VideoGenerationTrigger(BaseTrigger):
             try:
                 status = await hook.astatus(self.model, self.operation)
             except GatewayError as exc:
-                state = "transient" if exc.retryable else "error"
-                yield self._event({"status": state, "reason": exc.error_type, "message": exc.message}, polls)
+                yield self._event(outcome_of_error(exc), polls)
                 return
             polls += 1
             state = status.job_status or status.status

@@ -284,3 +284,38 @@ def test_gateway_and_request_warnings_reach_the_task_log(
     result = run_dag(source, "warnings")
     assert result.states["submit"] == "success"
     assert "cameraControl.config is only read for type 'simple'" in _log_of(capfd)
+
+
+@pytest.mark.parametrize("mode", ["poke", "reschedule"])
+@pytest.mark.emulator(latency=0.5, faults="job.error=1,seed=3")
+def test_poke_and_reschedule_modes_share_the_status_logic(
+    faulty_emulator: EmulatorProcess, image_host: Any, capfd: pytest.CaptureFixture[str], mode: str
+) -> None:
+    source = _failing_dag(
+        f"job_error_{mode}",
+        f'KlingSubmitOperator(task_id="submit", image={image_host.url("landscape.png")!r}, gateway_conn_id="ai_gateway_faulty")',
+        f'KlingGenerationSensor(task_id="wait", submission=submit.output, poll_interval=0.2, deferrable=False, '
+        f'mode={mode!r}, gateway_conn_id="ai_gateway_faulty")',
+    )
+    capfd.readouterr()
+    result = run_dag(source, f"job_error_{mode}")
+    assert result.states["wait"] == "failed"
+    assert result.tries["wait"] == 1
+    assert "Video generation error" in _log_of(capfd)
+
+
+def test_poke_mode_completes_with_the_same_xcom(emulator: EmulatorProcess, image_host: Any) -> None:
+    source = f"""
+    from airflow.sdk import DAG
+    from airflow_video_gen.operators.submit import GrokSubmitOperator
+    from airflow_video_gen.sensors.generation import GrokGenerationSensor
+
+    with DAG("poke_mode", schedule=None) as dag:
+        submit = GrokSubmitOperator(task_id="submit", image={image_host.url("landscape.png")!r}, duration=1)
+        GrokGenerationSensor(task_id="wait", submission=submit.output, poll_interval=0.2, deferrable=False)
+    """
+    result = run_dag(source, "poke_mode")
+    assert result.state == "success", result.states
+    xcom = result.xcom("wait")
+    assert xcom["status"] == "completed"
+    assert xcom["operation"] == result.xcom("submit")["operation"]
