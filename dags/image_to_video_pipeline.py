@@ -37,7 +37,9 @@ with DAG(
             description="Gateway model ids; every image is animated by every model",
         ),
         "prompt": Param("Gentle camera push-in, the scene comes alive", type="string"),
-        "duration": Param(None, type=["null", "integer"], description="Seconds; empty for each model's default"),
+        "duration": Param(
+            None, type=["null", "integer"], description="Seconds; empty for each model's default"
+        ),
         "staging": Param(f"s3://{BUCKET}/staging/", type="string"),
         "archive": Param(f"s3://{BUCKET}/videos/", type="string"),
         "pattern": Param("", type="string", description="Only image names containing this text"),
@@ -74,7 +76,9 @@ with DAG(
         duration="{{ params.duration }}",
     ).expand_kwargs(staged.output.zip(pairs).map(lambda s: {"image": s[0]["s3_uri"], "model": s[1]["model"]}))
 
-    generated = VideoGenerationSensor.partial(task_id="wait", poll_interval=2).expand(submission=submitted.output)
+    generated = VideoGenerationSensor.partial(task_id="wait", poll_interval=2).expand(
+        submission=submitted.output
+    )
 
     ArchiveVideoOperator.partial(task_id="archive", dest_s3_uri="{{ params.archive }}").expand(
         generation=generated.output
