@@ -46,5 +46,9 @@ docs: venv
 bench: venv
 	$(BIN)/python -m benchmarks
 
+# The flagship DAG on a real local Airflow (scheduler + triggerer), the emulator and a local S3.
+demo: venv
+	$(BIN)/airflow-video-gen demo
+
 clean:
 	rm -rf $(VENV) $(NODE_DIR)/node_modules site .pytest_cache .mypy_cache .ruff_cache

@@ -124,12 +124,81 @@ def _run_emulator(args: argparse.Namespace) -> int:
     return 0 if server.started else 1
 
 
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    from airflow_video_gen.demo import DEFAULT_MODELS
+
+    parser.add_argument("--dags", default="dags", help="folder of the flagship DAG (default ./dags)")
+    parser.add_argument("--home", default=".airflow", help="AIRFLOW_HOME of the demo (default ./.airflow)")
+    parser.add_argument("--out", default="out", help="where videos and contact sheets go (default ./out)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        help=f"model to use (repeatable; default {', '.join(DEFAULT_MODELS)})",
+    )
+    parser.add_argument(
+        "--latency", type=_positive_float, default=3.0, help="seconds per generation (default 3)"
+    )
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from airflow_video_gen.demo import DEFAULT_MODELS, run_demo
+
+    return run_demo(
+        dags_folder=Path(args.dags),
+        home=Path(args.home),
+        out_dir=Path(args.out),
+        models=args.models or DEFAULT_MODELS,
+        latency=args.latency,
+    )
+
+
+def _check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="gateway model id, e.g. klingai/kling-v2.6-i2v")
+    parser.add_argument("call", help="the generateVideo arguments as JSON, or @file.json")
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from airflow_video_gen.models import InvalidVideoRequest, VideoRequest
+    from airflow_video_gen.protocol import redact_body
+
+    text = Path(args.call[1:]).read_text() if args.call.startswith("@") else args.call
+    try:
+        request = VideoRequest.from_sdk_call(args.model, json.loads(text))
+    except json.JSONDecodeError as exc:
+        print(f"airflow-video-gen check: the call is not JSON: {exc}", file=sys.stderr)
+        return 2
+    except InvalidVideoRequest as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for warning in request.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    body = request.to_gateway_body() if not request.s3_uris() else request.describe()
+    print(json.dumps(redact_body(body), indent=2))
+    return 0
+
+
 #: Subcommands by name.
 COMMANDS: dict[str, Command] = {
     "emulator": Command(
         help="serve a local AI Gateway that renders real videos",
         add_arguments=_emulator_arguments,
         run=_run_emulator,
+    ),
+    "demo": Command(
+        help="run the flagship pipeline on a local Airflow, emulator and S3; videos land in ./out",
+        add_arguments=_demo_arguments,
+        run=_run_demo,
+    ),
+    "check": Command(
+        help="check a request against the model's documented limits and print its wire body",
+        add_arguments=_check_arguments,
+        run=_run_check,
     ),
 }
 
