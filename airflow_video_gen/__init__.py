@@ -44,7 +44,11 @@ _CONN_FIELDS: dict[str, Any] = {
 #: Modules registered with Airflow, by kind.
 _MODULES: dict[str, list[str]] = {
     "hooks": ["airflow_video_gen.hooks.gateway"],
-    "operators": ["airflow_video_gen.operators.submit"],
+    "operators": [
+        "airflow_video_gen.operators.submit",
+        "airflow_video_gen.operators.staging",
+        "airflow_video_gen.operators.archive",
+    ],
     "sensors": ["airflow_video_gen.sensors.generation"],
     "triggers": ["airflow_video_gen.triggers.generation"],
 }

@@ -77,7 +77,7 @@ def run_demo(
         with EmulatorProcess(latency=latency, render_workers=1) as gateway:
             _say(f"  {gateway.base_url}")
             _say("starting a local S3 (moto)")
-            with LocalS3() as s3:
+            with LocalS3(subprocess=True) as s3:
                 s3.create_bucket(BUCKET)
                 _say(f"  {s3.endpoint_url}, bucket {BUCKET}")
                 env = {
@@ -158,18 +158,9 @@ def _results(airflow: Any, run_id: str) -> list[dict[str, Any]]:
 
 
 def _copy_out(s3: Any, rows: list[dict[str, Any]], out_dir: Path) -> None:
-    import boto3
-
-    from airflow_video_gen.local_s3 import ACCESS_KEY, REGION, SECRET_KEY
     from airflow_video_gen.s3 import parse_s3_uri
 
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint_url,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        region_name=REGION,
-    )
+    client = s3.client()
     out_dir.mkdir(parents=True, exist_ok=True)
     for row in rows:
         for uri in (row["s3_uri"], row.get("contact_sheet_s3_uri")):

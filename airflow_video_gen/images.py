@@ -99,12 +99,24 @@ class ImageSource:
 _SIGNATURE_PARAMS = ("x-amz-signature", "x-amz-credential", "signature", "sig", "x-goog-signature", "token")
 
 
+def redact_url(url: str) -> str:
+    """A URL fit for logs: scheme, host and path, without the query (where signatures live)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return url[:16] + "..." if len(url) > 16 else url
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}" + ("?..." if parts.query else "")
+
+
 def without_signature(url: str) -> str:
-    """A URL fit for logs, XCom and hashes: a presigned URL loses its query (the signature is a
-    bearer credential, and it changes each time the same object is signed)."""
-    base, _, query = url.partition("?")
+    """A URL fit for XCom and hashes: a presigned URL is redacted (the signature is a bearer
+    credential, and it changes each time the same object is signed); any other URL is kept whole."""
+    query = url.partition("?")[2]
     names = {part.split("=", 1)[0].lower() for part in query.split("&") if part}
-    return f"{base}?<signed>" if names & set(_SIGNATURE_PARAMS) else url
+    return redact_url(url) if names & set(_SIGNATURE_PARAMS) else url
 
 
 def probe_image(data: bytes) -> ImageProbe:

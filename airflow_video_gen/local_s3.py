@@ -1,103 +1,134 @@
-"""A local S3 (moto's server) on a loopback port, for the demo, the tests and the benchmarks.
+"""A local S3: moto's server on a free loopback port, for the demo, the tests and the benchmarks.
 
-Needs the ``demo`` extra (``moto[server]``). Nothing leaves the machine: no AWS account is used.
+Needs the ``demo`` extra (``moto[server]``). No AWS account and no network are involved::
+
+    with LocalS3() as s3:                          # a thread of this process
+        s3.connection_json()                       # for AIRFLOW_CONN_AWS_DEFAULT
+        s3.create_bucket("videos")
+
+    with LocalS3(subprocess=True) as s3: ...       # its own process (no shared GIL)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import time
 from types import TracebackType
-from typing import IO
+from typing import Any
 
 import httpx
 
 from airflow_video_gen.local_stack import free_port
 
+REGION = "us-east-1"
 #: Credentials moto accepts; they open nothing anywhere else.
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
-REGION = "us-east-1"
 
 
 class LocalS3:
-    """``python -m moto.server`` on 127.0.0.1 and a free port, stopped on exit.
+    """moto's S3 on ``127.0.0.1``: a ``ThreadedMotoServer`` in this process, or ``moto.server`` in
+    a subprocess when ``subprocess=True``. No AWS account and no network are involved.
 
-    :param startup_timeout: Seconds to wait for it to answer (default 60).
+    :param subprocess: Run the server in its own process (default ``False``).
     """
 
-    def __init__(self, startup_timeout: float = 60.0) -> None:
-        self.port = free_port()
-        self.startup_timeout = startup_timeout
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+    def __init__(self, *, subprocess: bool = False) -> None:
+        self.host = "127.0.0.1"
+        self.port: int | None = None
+        self._in_process = not subprocess
+        self._thread_server: Any = None
+        self._process: Any = None
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        if self.port is None:
+            raise RuntimeError("the moto server is not running")
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> LocalS3:
+        if self._in_process:
+            from moto.server import ThreadedMotoServer
+
+            server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+            server.start()
+            self._thread_server = server
+            self.port = int(server.get_host_and_port()[1])
+        else:
+            self.port = free_port(self.host)
+            command = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise RuntimeError(f"moto server exited with code {self._process.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"{self.endpoint_url}/moto-api/", timeout=1.0)
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"moto server did not answer within {timeout} s")
+
+    def stop(self) -> None:
+        if self._thread_server is not None:
+            self._thread_server.stop()
+            self._thread_server = None
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+
+    def reset(self) -> None:
+        """Forget every bucket and object."""
+        httpx.post(f"{self.endpoint_url}/moto-api/reset", timeout=10.0).raise_for_status()
+
+    def connection(self) -> dict[str, Any]:
+        """An Airflow ``aws`` connection to this server."""
+        return {
+            "conn_type": "aws",
+            "login": ACCESS_KEY,
+            "password": SECRET_KEY,
+            "extra": {"endpoint_url": self.endpoint_url, "region_name": REGION},
+        }
 
     def connection_json(self) -> str:
-        """An ``aws`` Airflow connection (for ``AIRFLOW_CONN_AWS_DEFAULT``) pointing here."""
-        return json.dumps(
-            {
-                "conn_type": "aws",
-                "login": ACCESS_KEY,
-                "password": SECRET_KEY,
-                "extra": {"endpoint_url": self.endpoint_url, "region_name": REGION},
-            }
-        )
+        """:meth:`connection` as the JSON an ``AIRFLOW_CONN_<ID>`` variable takes."""
+        return json.dumps(self.connection())
 
     def create_bucket(self, name: str) -> None:
         """Create a bucket (no error when it exists)."""
-        import boto3
-
-        client = boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name=REGION,
-        )
-        existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-        if name not in existing:
+        client = self.client()
+        if name not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
             client.create_bucket(Bucket=name)
 
-    def __enter__(self) -> LocalS3:
-        import tempfile
+    def client(self) -> Any:
+        """A plain boto3 S3 client of this server (for tests to look at what was stored)."""
+        import boto3
 
-        self._log = tempfile.TemporaryFile()
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
         )
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                break
-            try:
-                httpx.get(self.endpoint_url, timeout=1)
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        self._log.seek(0)
-        output = self._log.read().decode(errors="replace")[-2000:]
-        self.__exit__(None, None, None)
-        raise RuntimeError(f"the local S3 server did not start:\n{output}")
+
+    def __enter__(self) -> LocalS3:
+        return self.start()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout=10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self.stop()

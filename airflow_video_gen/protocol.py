@@ -508,6 +508,9 @@ def read_generate_event(event: Mapping[str, Any]) -> StatusResult:
 
 def decode_base64_video(data: str, chunk_chars: int = 4 * 1024 * 1024) -> Iterator[bytes]:
     """Decode a base64 video in pieces, so the decoded bytes never sit whole in memory twice."""
+    if any(c in data[:4096] for c in "\r\n "):
+        # Wrapped base64 (MIME style): piece boundaries must fall on whole 4-character groups.
+        data = "".join(data.split())
     step = chunk_chars - chunk_chars % 4
     for start in range(0, len(data), step):
         yield base64.b64decode(data[start : start + step])

@@ -1,12 +1,27 @@
-"""S3 addressing shared by submit, staging and archive: URIs checked, objects presigned."""
+"""S3 shared by submit, staging and archive: URIs checked, objects presigned, stored and read.
+
+Every object this package writes carries the sha256 of its bytes in its metadata
+(``x-amz-meta-sha256``), so a re-run can tell "the same bytes are already there" (left alone)
+from "different bytes are there" (a conflict, unless replacing is allowed).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import logging
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+log = logging.getLogger(__name__)
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
@@ -37,17 +52,408 @@ def s3_hook(aws_conn_id: str | None) -> S3Hook:
     return S3Hook(aws_conn_id=aws_conn_id)
 
 
-def presign_get(uri: str, *, aws_conn_id: str | None = "aws_default", expires_in: int = 3600) -> str:
+def presign_get(
+    uri: str, *, aws_conn_id: str | None = "aws_default", expires_in: int = 3600, must_exist: bool = True
+) -> str:
     """A presigned HTTPS GET URL for an S3 object.
 
     :param uri: ``s3://bucket/key``.
     :param aws_conn_id: The AWS connection (default ``aws_default``).
     :param expires_in: Seconds the URL stays valid (default 3600).
+    :param must_exist: Check the object exists first (default ``True``), so a mistyped URI is
+        refused before a billed start rather than failing the generation after it.
+    :raises FileNotFoundError: When ``must_exist`` and there is no such object.
     """
     bucket, key = parse_s3_uri(uri)
-    url = s3_hook(aws_conn_id).generate_presigned_url(
+    hook = s3_hook(aws_conn_id)
+    if must_exist and head_object(hook.get_conn(), bucket, key) is None:
+        raise FileNotFoundError(f"{uri} does not exist (checked before presigning)")
+    url = hook.generate_presigned_url(
         client_method="get_object", params={"Bucket": bucket, "Key": key}, expires_in=expires_in
     )
     if not url:
         raise ValueError(f"could not presign {uri}")
     return url
+
+
+# ------------------------------------------------------------------------------------ addressing
+
+
+def is_prefix(uri: str) -> bool:
+    """Whether ``uri`` names a prefix (``s3://bucket/`` or ``s3://bucket/dir/``) rather than an object."""
+    _, key = parse_s3_uri(uri, key_required=False)
+    return key == "" or key.endswith("/")
+
+
+def join_uri(prefix: str, *parts: str) -> str:
+    """``prefix`` (an ``s3://bucket/dir/`` prefix) joined with key segments, checked as a whole.
+
+    :raises ValueError: When ``prefix`` is not a prefix, or the result is not a safe object URI.
+    """
+    if not is_prefix(prefix):
+        raise ValueError(f"{prefix!r} is not an s3:// prefix (it must end with '/')")
+    uri = prefix + "/".join(parts)
+    parse_s3_uri(uri)
+    return uri
+
+
+# ------------------------------------------------------------------------------------ objects
+
+#: Object metadata key holding the hex sha256 of the object's bytes.
+SHA256_METADATA = "sha256"
+#: Smallest and largest multipart part S3 takes (the last part may be smaller).
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PART_SIZE = 5 * 1024**3
+MAX_PARTS = 10_000
+#: Largest object one CopyObject call can copy.
+MAX_COPY_SIZE = 5 * 1024**3
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+_READ_CHUNK = 1024 * 1024
+
+
+class S3ConflictError(Exception):
+    """An object already holds different bytes and replacing it was not allowed."""
+
+
+class S3TooLargeError(ValueError):
+    """An object larger than the caller's cap."""
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    """What storing one object did.
+
+    :param uri: ``s3://bucket/key``.
+    :param outcome: ``created``, ``replaced`` or ``unchanged`` (the same bytes were already there).
+    :param size: Bytes.
+    :param sha256: Hex digest of the bytes.
+    :param etag: The object's ETag after the call.
+    """
+
+    uri: str
+    outcome: str
+    size: int
+    sha256: str
+    etag: str | None = None
+
+
+def _is_missing(exc: Exception) -> bool:
+    if not isinstance(exc, ClientError):
+        return False
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+def head_object(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """``HeadObject``, or ``None`` when there is no such object."""
+    try:
+        head: dict[str, Any] = client.head_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        if _is_missing(exc):
+            return None
+        raise
+    return head
+
+
+def iter_object(client: Any, bucket: str, key: str, chunk_size: int = _READ_CHUNK) -> Iterator[bytes]:
+    """An object's bytes in chunks, never whole."""
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        yield from body.iter_chunks(chunk_size)
+    finally:
+        body.close()
+
+
+def read_object(client: Any, bucket: str, key: str, *, max_bytes: int) -> bytes:
+    """A small object's bytes, refused early when larger than ``max_bytes``.
+
+    :raises S3TooLargeError: From the object's size, before reading it, or while reading.
+    :raises ValueError: When there is no such object.
+    """
+    head = head_object(client, bucket, key)
+    if head is None:
+        raise ValueError(f"s3://{bucket}/{key} does not exist")
+    if int(head.get("ContentLength") or 0) > max_bytes:
+        raise S3TooLargeError(
+            f"s3://{bucket}/{key} is {int(head['ContentLength']):,} bytes; at most {max_bytes:,} are accepted"
+        )
+    out = bytearray()
+    for chunk in iter_object(client, bucket, key):
+        out += chunk
+        if len(out) > max_bytes:
+            raise S3TooLargeError(f"s3://{bucket}/{key} is more than {max_bytes:,} bytes")
+    return bytes(out)
+
+
+def stored_sha256(client: Any, bucket: str, key: str, head: Mapping[str, Any]) -> str:
+    """The sha256 of an existing object: its metadata when set, else computed by streaming it."""
+    known = (head.get("Metadata") or {}).get(SHA256_METADATA)
+    if isinstance(known, str) and len(known) == 64:
+        return known.lower()
+    digest = hashlib.sha256()
+    for chunk in iter_object(client, bucket, key):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _record_sha256(
+    client: Any, bucket: str, key: str, sha256: str, size: int, content_type: str
+) -> str | None:
+    """Store ``sha256`` in an object's metadata after the fact (a server-side copy onto itself)."""
+    args = {
+        "Metadata": {SHA256_METADATA: sha256},
+        "MetadataDirective": "REPLACE",
+        "ContentType": content_type,
+    }
+    source = {"Bucket": bucket, "Key": key}
+    if size <= MAX_COPY_SIZE:
+        answer = client.copy_object(Bucket=bucket, Key=key, CopySource=source, **args)
+        etag: str | None = (answer.get("CopyObjectResult") or {}).get("ETag")
+        return etag
+    client.copy(source, bucket, key, ExtraArgs=args)  # managed multipart copy beyond 5 GiB
+    head = head_object(client, bucket, key)
+    return head.get("ETag") if head else None
+
+
+def put_bytes(
+    client: Any, uri: str, data: bytes, *, content_type: str, overwrite: bool = False
+) -> StoreResult:
+    """Store a small object with its sha256 in metadata; the same bytes already there are left alone.
+
+    :raises S3ConflictError: When different bytes are there and ``overwrite`` is false.
+    """
+    bucket, key = parse_s3_uri(uri)
+    sha256 = hashlib.sha256(data).hexdigest()
+    head = head_object(client, bucket, key)
+    if head is not None:
+        if stored_sha256(client, bucket, key, head) == sha256:
+            return StoreResult(uri, "unchanged", len(data), sha256, head.get("ETag"))
+        if not overwrite:
+            raise S3ConflictError(_conflict_message(uri, sha256))
+    answer = client.put_object(
+        Bucket=bucket, Key=key, Body=data, ContentType=content_type, Metadata={SHA256_METADATA: sha256}
+    )
+    outcome = "replaced" if head is not None else "created"
+    return StoreResult(uri, outcome, len(data), sha256, answer.get("ETag"))
+
+
+def _conflict_message(uri: str, sha256: str) -> str:
+    return (
+        f"{uri} already exists with different bytes (new sha256 {sha256[:12]}...); it is left as it is. "
+        "Set overwrite=True to replace it."
+    )
+
+
+def abort_pending_uploads(client: Any, bucket: str, key: str) -> int:
+    """Abort multipart uploads of exactly ``key`` left behind by killed tries; returns how many."""
+    answer = client.list_multipart_uploads(Bucket=bucket, Prefix=key)
+    aborted = 0
+    for upload in answer.get("Uploads") or []:
+        if upload.get("Key") == key:
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+            aborted += 1
+    return aborted
+
+
+def check_part_size(part_size: int, max_bytes: int) -> None:
+    """Refuse part sizes S3 does not take, or too small for ``max_bytes`` in 10,000 parts."""
+    if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+        raise ValueError(f"part_size must be {MIN_PART_SIZE:,} to {MAX_PART_SIZE:,} bytes, got {part_size:,}")
+    if max_bytes > part_size * MAX_PARTS:
+        raise ValueError(
+            f"part_size {part_size:,} is too small for objects of up to {max_bytes:,} bytes "
+            f"(S3 takes at most {MAX_PARTS:,} parts)"
+        )
+
+
+def upload_stream(
+    client: Any,
+    uri: str,
+    chunks: Iterable[bytes],
+    *,
+    content_type: str,
+    part_size: int = DEFAULT_PART_SIZE,
+    keep: Callable[[int, str], bool] | None = None,
+    if_none_match: bool = False,
+) -> StoreResult:
+    """Stream chunks into a multipart upload, one part in memory at a time, hashing on the way.
+
+    The object appears only when the upload completes. Any error, and any interruption (a task
+    killed by Airflow raises in the task), aborts the upload: no half object and no pending
+    upload are left behind. The sha256 is stored in the object's metadata once it is known.
+
+    :param uri: ``s3://bucket/key``.
+    :param chunks: The bytes, in chunks of any size.
+    :param content_type: The object's ``Content-Type``.
+    :param part_size: Bytes per part (default 8 MiB; at least 5 MiB).
+    :param keep: Called with (size, sha256) once every byte is uploaded, before completing;
+        returning ``False`` aborts the upload, leaving the object as it was (outcome ``unchanged``).
+    :param if_none_match: Complete only if no object has appeared at ``key`` meanwhile.
+    :raises S3ConflictError: When ``if_none_match`` and an object appeared during the upload.
+    """
+    bucket, key = parse_s3_uri(uri)
+    if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+        raise ValueError(f"part_size must be {MIN_PART_SIZE:,} to {MAX_PART_SIZE:,} bytes, got {part_size:,}")
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)["UploadId"]
+    parts: list[dict[str, Any]] = []
+    digest, size = hashlib.sha256(), 0
+
+    def send(data: memoryview) -> None:
+        number = len(parts) + 1
+        if number > MAX_PARTS:
+            raise ValueError(f"{uri}: more than {MAX_PARTS:,} parts of {part_size:,} bytes")
+        answer = client.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(data)
+        )
+        parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+    try:
+        buffer = bytearray()
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+            buffer += chunk
+            while len(buffer) >= part_size:
+                with memoryview(buffer) as view:
+                    send(view[:part_size])
+                del buffer[:part_size]
+        if buffer or not parts:
+            with memoryview(buffer) as view:
+                send(view)
+        del buffer
+        sha256 = digest.hexdigest()
+        if keep is not None and not keep(size, sha256):
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            return StoreResult(uri, "unchanged", size, sha256)
+        conditions = {"IfNoneMatch": "*"} if if_none_match else {}
+        try:
+            client.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}, **conditions
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                raise S3ConflictError(f"{uri} was written by someone else during this upload") from None
+            raise
+    except BaseException:
+        # Errors, Airflow's task-kill exceptions and KeyboardInterrupt alike: never leave a half upload.
+        try:
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        except Exception as abort_error:  # the original error is the one to raise
+            log.warning("could not abort the multipart upload of %s: %s", uri, abort_error)
+        raise
+    head = head_object(client, bucket, key)
+    stored = int(head.get("ContentLength") or -1) if head else -1
+    if stored != size:
+        raise OSError(f"{uri}: S3 holds {stored:,} bytes after the upload, {size:,} were sent")
+    etag = _record_sha256(client, bucket, key, sha256, size, content_type)
+    return StoreResult(uri, "created", size, sha256, etag)
+
+
+def store_stream(
+    client: Any,
+    uri: str,
+    open_chunks: Callable[[], AbstractContextManager[Iterable[bytes]]],
+    *,
+    content_type: str,
+    overwrite: bool = False,
+    part_size: int = DEFAULT_PART_SIZE,
+) -> StoreResult:
+    """Store a stream at ``uri`` unless the same bytes are already there; never a half object.
+
+    - No object yet: streamed into a multipart upload (:func:`upload_stream`); pending uploads
+      of the key left by killed tries are aborted first.
+    - An object with the same sha256: left alone (``unchanged``). Without ``overwrite`` this is
+      found by hashing the stream without uploading it.
+    - An object with different bytes: :class:`S3ConflictError`, or with ``overwrite`` replaced.
+
+    :param open_chunks: Opens the stream; called once on every path.
+    :param overwrite: Replace an object holding different bytes (default ``False``).
+    """
+    bucket, key = parse_s3_uri(uri)
+    head = head_object(client, bucket, key)
+    stored: str | None = None
+    if head is not None:
+        stored = stored_sha256(client, bucket, key, head)
+        if not overwrite:
+            digest, size = hashlib.sha256(), 0
+            with open_chunks() as chunks:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+            if digest.hexdigest() != stored:
+                raise S3ConflictError(_conflict_message(uri, digest.hexdigest()))
+            return StoreResult(uri, "unchanged", size, stored, head.get("ETag"))
+    if abort_pending_uploads(client, bucket, key):
+        log.warning("aborted multipart upload(s) of %s left by an earlier try", uri)
+    with open_chunks() as chunks:
+        result = upload_stream(
+            client,
+            uri,
+            chunks,
+            content_type=content_type,
+            part_size=part_size,
+            keep=(lambda size, sha256: sha256 != stored) if stored is not None else None,
+            if_none_match=head is None,
+        )
+    if head is not None and result.outcome == "unchanged":
+        return replace(result, etag=head.get("ETag"))
+    return replace(result, outcome="replaced") if head is not None else result
+
+
+class S3ObjectReader(io.RawIOBase):
+    """A read-only, seekable file over an S3 object, read with ranged GETs a block at a time.
+
+    For decoders that need to seek (PyAV reading an MP4's index): memory stays at one block.
+
+    :param client: A boto3 S3 client.
+    :param uri: ``s3://bucket/key``.
+    :param block_size: Bytes per ranged GET (default 4 MiB).
+    """
+
+    def __init__(self, client: Any, uri: str, *, block_size: int = 4 * 1024 * 1024) -> None:
+        super().__init__()
+        self._client = client
+        self.bucket, self.key = parse_s3_uri(uri)
+        head = head_object(client, self.bucket, self.key)
+        if head is None:
+            raise ValueError(f"{uri} does not exist")
+        self.size = int(head.get("ContentLength") or 0)
+        self._etag = head.get("ETag")
+        self._block_size = block_size
+        self._pos = 0
+        self._block_start = -1
+        self._block = b""
+        self.requests = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        if self._pos >= self.size:
+            return 0
+        inside = self._block_start <= self._pos < self._block_start + len(self._block)
+        if not inside:
+            end = min(self.size, self._pos + max(self._block_size, len(buffer))) - 1
+            extra = {"IfMatch": self._etag} if self._etag else {}
+            answer = self._client.get_object(
+                Bucket=self.bucket, Key=self.key, Range=f"bytes={self._pos}-{end}", **extra
+            )
+            self._block = answer["Body"].read()
+            self._block_start = self._pos
+            self.requests += 1
+        offset = self._pos - self._block_start
+        count = min(len(buffer), len(self._block) - offset)
+        buffer[:count] = self._block[offset : offset + count]
+        self._pos += count
+        return count

@@ -179,7 +179,7 @@ def check_call(model: str, call: Any, *, allow_local_paths: bool = True) -> Requ
     _check_settings(view, call)
     _check_provider_options(view, call.get("providerOptions"), allow_local_paths)
     _check_start_image(view)
-    _check_images(view)
+    check_images(view)
     for rule in family.rules:
         rule(view)
     return view
@@ -391,7 +391,9 @@ def _check_start_image(view: RequestView) -> None:
     view.error("prompt.image", f"a start image is required by {view.model}{also}")
 
 
-def _check_images(view: RequestView) -> None:
+def check_images(view: RequestView) -> None:
+    """The family's image rules on every image of ``view`` (URL-only, and on bytes: format, size,
+    sides, aspect). Public so that staging checks an image with the very same rules."""
     fam = view.family
     for param, source in view.images.items():
         if fam.url_only_images and source.kind == "bytes":

@@ -259,9 +259,12 @@ class BaseVideoSubmitOperator(BaseOperator):
             self.log.info(
                 "Presigning %d s3:// image(s) for %d s", len(request.s3_uris()), self.presign_expires
             )
-            request = request.with_presigned_images(
-                partial(presign_get, aws_conn_id=self.aws_conn_id, expires_in=self.presign_expires)
-            )
+            try:
+                request = request.with_presigned_images(
+                    partial(presign_get, aws_conn_id=self.aws_conn_id, expires_in=self.presign_expires)
+                )
+            except (FileNotFoundError, ValueError) as exc:
+                raise AirflowFailException(f"Cannot use an s3:// image of {request.model}: {exc}") from exc
         hook = VideoGatewayHook(self.gateway_conn_id)
         try:
             started = hook.start(request.model, request.to_gateway_body(), key)

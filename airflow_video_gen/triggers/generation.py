@@ -30,16 +30,20 @@ INTERMEDIATE_STATES = frozenset({"pending"})
 POLL_JITTER = 0.1
 
 
-def summarize_videos(videos: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Videos fit for XCom and trigger events: URL videos as they are, base64 ones by size only."""
-    out = []
-    for video in videos:
-        if video.get("type") == "base64":
-            data = video.get("data") or ""
-            out.append({"type": "base64", "mediaType": video.get("mediaType"), "size": len(data) * 3 // 4})
-        else:
-            out.append(dict(video))
-    return out
+def without_base64(value: Any) -> Any:
+    """A copy fit for XCom and trigger events: every ``{"type": "base64", "data"}`` (a video, a
+    Seedance last frame in provider metadata) listed by media type and size only."""
+    if isinstance(value, dict):
+        if value.get("type") == "base64" and isinstance(value.get("data"), str):
+            return {
+                "type": "base64",
+                "mediaType": value.get("mediaType"),
+                "size": len(value["data"]) * 3 // 4,
+            }
+        return {k: without_base64(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_base64(v) for v in value]
+    return value
 
 
 def outcome_of(status: StatusResult) -> dict[str, Any] | None:
@@ -53,9 +57,9 @@ def outcome_of(status: StatusResult) -> dict[str, Any] | None:
             "status": "completed",
             "reason": "completed",
             "message": f"{len(status.videos)} video(s) ready",
-            "videos": summarize_videos(status.videos),
+            "videos": without_base64(status.videos),
             "warnings": status.warnings,
-            "provider_metadata": status.provider_metadata,
+            "provider_metadata": without_base64(status.provider_metadata),
         }
     if status.status == "error":
         return {"status": "error", "reason": "job_failed", "message": status.error or "the generation failed"}

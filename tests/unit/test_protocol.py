@@ -165,3 +165,30 @@ def test_base64_video_decodes_in_pieces() -> None:
     pieces = list(protocol.decode_base64_video(base64.b64encode(data).decode(), chunk_chars=1000))
     assert len(pieces) > 1
     assert b"".join(pieces) == data
+
+
+def test_wrapped_base64_video_decodes_in_pieces() -> None:
+    import base64
+    import textwrap
+
+    data = bytes(range(256)) * 500
+    wrapped = "\n".join(textwrap.wrap(base64.b64encode(data).decode(), 76))
+    assert b"".join(protocol.decode_base64_video(wrapped, chunk_chars=999)) == data
+
+
+def test_outcome_lists_base64_by_size_everywhere() -> None:
+    from airflow_video_gen.triggers.generation import outcome_of
+
+    frame = {"type": "base64", "data": "A" * 4000, "mediaType": "image/png"}
+    status = protocol.StatusResult(
+        status="completed",
+        videos=[{"type": "base64", "data": "B" * 8000, "mediaType": "video/mp4"}],
+        provider_metadata={"bytedance": {"lastFrame": frame, "lastFrames": [frame]}},
+    )
+    event = outcome_of(status)
+    assert event is not None
+    text = json.dumps(event)
+    assert "AAAA" not in text
+    assert "BBBB" not in text
+    assert event["videos"][0]["size"] == 6000
+    assert event["provider_metadata"]["bytedance"]["lastFrame"]["size"] == 3000

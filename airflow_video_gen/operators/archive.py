@@ -1,0 +1,414 @@
+"""ArchiveVideoOperator: finished videos streamed from the gateway into S3, with their provenance.
+
+Each video goes straight from the gateway's download into an S3 multipart upload (one part in
+memory at a time; never the whole file), hashed on the way. Next to it: a JSON sidecar saying
+where it came from and a contact-sheet PNG, decoded with PyAV from the stored object by ranged
+reads. An Airflow Asset event is emitted per video, so downstream DAGs can run on new videos.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, suppress
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.sdk import Asset, AssetAlias, BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from botocore.exceptions import BotoCoreError, ClientError
+
+from airflow_video_gen.hooks.gateway import DEFAULT_MAX_VIDEO_BYTES, VideoGatewayHook
+from airflow_video_gen.images import MAX_IMAGE_BYTES, redact_url
+from airflow_video_gen.media import VideoReadError, contact_sheet
+from airflow_video_gen.protocol import GatewayError, NotFoundError, VideoTooLargeError, redact_body
+from airflow_video_gen.s3 import (
+    DEFAULT_PART_SIZE,
+    S3ConflictError,
+    S3ObjectReader,
+    StoreResult,
+    check_part_size,
+    head_object,
+    join_uri,
+    parse_s3_uri,
+    put_bytes,
+    s3_hook,
+    store_stream,
+)
+
+#: The asset alias archived videos are announced through (``schedule=[AssetAlias(...)]``).
+DEFAULT_ASSET_ALIAS = "ai_gateway_videos"
+SIDECAR_SCHEMA = "airflow-video-gen/archive/1"
+EXTENSIONS = {
+    "video/mp4": "mp4",
+    "video/webm": "webm",
+    "video/quicktime": "mov",
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+}
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def key_segment(value: str) -> str:
+    """A value made safe as one S3 key segment: ``bytedance/seedance-v1.0-pro`` ->
+    ``bytedance-seedance-v1.0-pro``; never empty, ``.`` or ``..``."""
+    segment = _UNSAFE.sub("-", value).strip("-.")[:200]
+    return segment or "unnamed"
+
+
+def _iso(epoch: Any) -> str | None:
+    if not isinstance(epoch, (int, float)):
+        return None
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def scrub(value: Any) -> Any:
+    """Provider metadata fit for a sidecar: base64 payloads by size only, URLs without queries."""
+    value = redact_body(value)
+    if isinstance(value, dict):
+        return {k: redact_url(v) if k == "url" and isinstance(v, str) else scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
+
+
+def image_sources(request: Any, path: str = "") -> list[dict[str, Any]]:
+    """The input images a submission's ``request`` names: ``{"param", "source", "size"?, "sha256"?}``."""
+    found: list[dict[str, Any]] = []
+    if isinstance(request, Mapping):
+        if isinstance(request.get("source"), str):
+            return [{"param": path or "image", **request}]
+        for key, item in request.items():
+            found += image_sources(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(request, list):
+        for i, item in enumerate(request):
+            found += image_sources(item, f"{path}[{i}]")
+    return found
+
+
+def check_generation(generation: Any) -> dict[str, Any]:
+    """The sensor's XCom, checked: a completed generation with its model, operation and videos."""
+    if isinstance(generation, str):
+        with suppress(ValueError):
+            generation = json.loads(generation)
+    if not isinstance(generation, Mapping) or not {"model", "operation", "videos"} <= set(generation):
+        raise AirflowFailException(
+            "generation must be the XCom of a generation sensor (a dict with 'model', 'operation' and "
+            f"'videos'); got {type(generation).__name__}"
+        )
+    if generation.get("status", "completed") != "completed":
+        raise AirflowFailException(f"generation is {generation.get('status')!r}, not 'completed'")
+    if not isinstance(generation["videos"], list) or not generation["videos"]:
+        raise AirflowFailException(f"generation of {generation['model']} has no videos to archive")
+    return dict(generation)
+
+
+class ArchiveVideoOperator(BaseOperator):
+    """Archives the videos of a completed generation to S3, streamed, with provenance.
+
+    For each video: ``video-<i>.<ext>`` (its sha256 in the object's metadata), ``video-<i>.json``
+    (the sidecar: model, prompt, parameters, operation, idempotency key, timings, warnings,
+    provider metadata, source images, size and sha256, what PyAV reads of the video) and
+    ``video-<i>-contact.png``, all under ``<dest_s3_uri><model>/<idempotency key>/``. A Seedance
+    ``returnLastFrame`` image goes to ``last-frame.png`` beside them.
+
+    Re-running is safe: an object that already holds the same bytes is left alone; different bytes
+    fail the task unless ``overwrite``. A failed or interrupted upload is aborted, so no half object
+    is ever visible (pending uploads left by a killed worker are aborted by the next try).
+
+    Returns ``{"videos": [{"s3_uri", "size", "sha256", "media_type", "sidecar_s3_uri",
+    "contact_sheet_s3_uri"}], "model", "idempotency_key"}`` plus ``"last_frame_s3_uri"`` when the
+    generation returned a last frame.
+
+    :param generation: The generation sensor's XCom (``wait.output``). Base64 videos are listed
+        there by size only; their bytes are read again from the gateway (status is safe to
+        repeat). Templated.
+    :param dest_s3_uri: An ``s3://bucket/prefix/`` prefix (ending in ``/``). Templated.
+    :param overwrite: Replace objects that hold different bytes (default ``False``: fail).
+    :param max_video_bytes: Refuse videos larger than this (default 4 GiB).
+    :param part_size: Bytes per multipart part, the memory held per upload (default 8 MiB;
+        at least 5 MiB).
+    :param contact_sheet_tiles: Frames on the contact sheet (default 12; 0 for no contact sheet).
+    :param asset_alias: Name of the :class:`~airflow.sdk.AssetAlias` through which an asset event
+        is emitted for each archived video (``s3://...`` URI, extra: sha256, size, model,
+        idempotency key, sidecar). Default ``"ai_gateway_videos"``; ``None`` for none.
+    :param aws_conn_id: The AWS connection (default ``aws_default``). Templated.
+    :param gateway_conn_id: The ``ai_gateway`` connection (default ``ai_gateway_default``). Templated.
+    """
+
+    template_fields: Sequence[str] = ("generation", "dest_s3_uri", "aws_conn_id", "gateway_conn_id")
+    template_fields_renderers = {"generation": "json"}
+    ui_color = "#efe3ff"
+
+    def __init__(
+        self,
+        *,
+        generation: Any,
+        dest_s3_uri: str,
+        overwrite: bool = False,
+        max_video_bytes: int = DEFAULT_MAX_VIDEO_BYTES,
+        part_size: int = DEFAULT_PART_SIZE,
+        contact_sheet_tiles: int = 12,
+        asset_alias: str | None = DEFAULT_ASSET_ALIAS,
+        aws_conn_id: str | None = "aws_default",
+        gateway_conn_id: str = VideoGatewayHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        if asset_alias:
+            kwargs["outlets"] = [*(kwargs.get("outlets") or []), AssetAlias(asset_alias)]
+        super().__init__(**kwargs)
+        check_part_size(part_size, max_video_bytes)
+        if isinstance(dest_s3_uri, str) and "{{" not in dest_s3_uri:
+            join_uri(dest_s3_uri, "check")
+        self.generation = generation
+        self.dest_s3_uri = dest_s3_uri
+        self.overwrite = overwrite
+        self.max_video_bytes = max_video_bytes
+        self.part_size = part_size
+        self.contact_sheet_tiles = contact_sheet_tiles
+        self.asset_alias = asset_alias
+        self.aws_conn_id = aws_conn_id
+        self.gateway_conn_id = gateway_conn_id
+
+    # ------------------------------------------------------------------------------------- run
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        generation = check_generation(self.generation)
+        model = str(generation["model"])
+        key = str(generation.get("idempotency_key") or "") or key_segment(json.dumps(generation["operation"]))
+        try:
+            base = join_uri(str(self.dest_s3_uri), key_segment(model), key_segment(key), "")
+        except ValueError as exc:
+            raise AirflowFailException(f"{type(self).__name__} dest_s3_uri: {exc}") from exc
+        client = s3_hook(self.aws_conn_id).get_conn()
+        hook = VideoGatewayHook(self.gateway_conn_id)
+        try:
+            fetched = _Fetched(hook, generation)
+            last_frame = self._archive_last_frame(client, fetched, base)
+            videos = [
+                self._archive_video(client, fetched, generation, base, i, last_frame, context)
+                for i in range(len(generation["videos"]))
+            ]
+        finally:
+            hook.close()
+        self._announce(context, videos, model, key)
+        result: dict[str, Any] = {"videos": videos, "model": model, "idempotency_key": key}
+        if last_frame:
+            result["last_frame_s3_uri"] = last_frame
+        return result
+
+    def _store(
+        self,
+        client: Any,
+        uri: str,
+        open_chunks: Callable[[], AbstractContextManager[Iterator[bytes]]],
+        media_type: str,
+    ) -> StoreResult:
+        """One stream to one object, with this package's errors turned into Airflow's."""
+        try:
+            return store_stream(
+                client,
+                uri,
+                open_chunks,
+                content_type=media_type,
+                overwrite=self.overwrite,
+                part_size=self.part_size,
+            )
+        except S3ConflictError as exc:
+            raise AirflowFailException(f"{type(self).__name__}: {exc}") from exc
+        except VideoTooLargeError as exc:
+            raise AirflowFailException(f"{type(self).__name__} max_video_bytes: {uri}: {exc}") from exc
+        except NotFoundError as exc:
+            raise AirflowFailException(
+                f"{type(self).__name__}: the gateway no longer serves the file for {uri} ({exc}); "
+                "results must be archived before they expire"
+            ) from exc
+        except GatewayError as exc:
+            if exc.retryable:
+                raise AirflowException(f"Download for {uri} failed (the try will be retried): {exc}") from exc
+            raise AirflowFailException(f"Download for {uri} failed: {exc}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise AirflowException(f"S3 refused {uri} (the try will be retried): {exc}") from exc
+
+    def _archive_last_frame(self, client: Any, fetched: _Fetched, base: str) -> str | None:
+        frame = fetched.last_frame()
+        if frame is None:
+            return None
+        media_type = str(frame.get("mediaType") or "image/png")
+        uri = join_uri(base, f"last-frame.{EXTENSIONS.get(media_type, 'png')}")
+        stored = self._store(
+            client, uri, lambda: fetched.hook.open_video(frame, max_bytes=MAX_IMAGE_BYTES), media_type
+        )
+        self.log.info(
+            "Last frame %s: %s (%d bytes, sha256 %s)", uri, stored.outcome, stored.size, stored.sha256
+        )
+        return uri
+
+    def _archive_video(
+        self,
+        client: Any,
+        fetched: _Fetched,
+        generation: dict[str, Any],
+        base: str,
+        index: int,
+        last_frame: str | None,
+        context: Any,
+    ) -> dict[str, Any]:
+        listed = generation["videos"][index]
+        media_type = str(listed.get("mediaType") or "video/mp4")
+        uri = join_uri(base, f"video-{index}.{EXTENSIONS.get(media_type, 'mp4')}")
+        video = fetched.video(index)
+        where = redact_url(str(video["url"])) if video.get("type") == "url" else "inline base64"
+        self.log.info("Archiving video %d of %s from %s to %s", index, generation["model"], where, uri)
+        stored = self._store(
+            client, uri, lambda: fetched.hook.open_video(video, max_bytes=self.max_video_bytes), media_type
+        )
+        self.log.info("%s: %s (%d bytes, sha256 %s)", uri, stored.outcome, stored.size, stored.sha256)
+        sidecar_uri = join_uri(base, f"video-{index}.json")
+        contact_uri = join_uri(base, f"video-{index}-contact.png") if self.contact_sheet_tiles else None
+        missing = [
+            u for u in (sidecar_uri, contact_uri) if u and head_object(client, *parse_s3_uri(u)) is None
+        ]
+        if stored.outcome == "unchanged" and not missing:
+            self.log.info("%s, its sidecar and contact sheet are already archived; left as they are", uri)
+            return self._entry(stored, media_type, sidecar_uri, contact_uri)
+        probe: dict[str, Any] = {}
+        notes: list[str] = []
+        try:
+            sheet, video_probe = contact_sheet(
+                S3ObjectReader(client, uri), tiles=max(1, self.contact_sheet_tiles)
+            )
+            probe = video_probe.as_dict()
+            if contact_uri is not None:
+                put_bytes(client, contact_uri, sheet, content_type="image/png", overwrite=True)
+                self.log.info("Contact sheet %s (%d bytes)", contact_uri, len(sheet))
+        except VideoReadError as exc:
+            notes.append(f"PyAV could not read the video: {exc}")
+            self.log.warning("%s: PyAV could not read it (%s); no contact sheet", uri, exc)
+            contact_uri = None
+        video_facts = {"s3_uri": uri, "index": index, "size": stored.size, "sha256": stored.sha256}
+        sidecar = {
+            "schema": SIDECAR_SCHEMA,
+            "video": {**video_facts, "media_type": media_type, "source": where, **probe},
+            "contact_sheet_s3_uri": contact_uri,
+            "last_frame_s3_uri": last_frame,
+            **self._sidecar(generation, fetched, context),
+            "notes": notes,
+        }
+        body = json.dumps(sidecar, indent=2, default=str).encode()
+        put_bytes(client, sidecar_uri, body, content_type="application/json", overwrite=True)
+        self.log.info("Sidecar %s", sidecar_uri)
+        return self._entry(stored, media_type, sidecar_uri, contact_uri)
+
+    @staticmethod
+    def _entry(stored: StoreResult, media_type: str, sidecar: str, contact: str | None) -> dict[str, Any]:
+        return {
+            "s3_uri": stored.uri,
+            "size": stored.size,
+            "sha256": stored.sha256,
+            "media_type": media_type,
+            "sidecar_s3_uri": sidecar,
+            "contact_sheet_s3_uri": contact,
+        }
+
+    def _sidecar(self, generation: dict[str, Any], fetched: _Fetched, context: Any) -> dict[str, Any]:
+        """The provenance every video of the generation shares (each adds its own ``video``)."""
+        request = generation.get("request") or {}
+        prompt = request.get("prompt") if isinstance(request, Mapping) else None
+        submitted = generation.get("submitted_at")
+        elapsed = generation.get("elapsed_s")
+        completed = (
+            submitted + elapsed
+            if isinstance(submitted, (int, float)) and isinstance(elapsed, (int, float))
+            else None
+        )
+        ti = context.get("ti") if isinstance(context, Mapping) else None
+        return {
+            "model": generation.get("model"),
+            "family": generation.get("family"),
+            "prompt": prompt.get("text") if isinstance(prompt, Mapping) else prompt,
+            "request": request,
+            "operation": generation.get("operation"),
+            "idempotency_key": generation.get("idempotency_key"),
+            "submitted_at": _iso(submitted),
+            "completed_at": _iso(completed),
+            "elapsed_s": elapsed,
+            "archived_at": _iso(datetime.now(tz=timezone.utc).timestamp()),
+            "warnings": generation.get("warnings") or [],
+            "provider_metadata": scrub(fetched.provider_metadata()),
+            "sources": image_sources(request),
+            "airflow": {
+                name: getattr(ti, name, None)
+                for name in ("dag_id", "run_id", "task_id", "map_index", "try_number")
+            }
+            if ti is not None
+            else None,
+        }
+
+    def _announce(self, context: Any, videos: list[dict[str, Any]], model: str, key: str) -> None:
+        if not self.asset_alias:
+            return
+        events = context.get("outlet_events") if isinstance(context, Mapping) else None
+        if events is None:
+            self.log.warning("No outlet events in this context; no asset events emitted")
+            return
+        accessor = events[AssetAlias(self.asset_alias)]
+        for video in videos:
+            extra = {
+                "sha256": video["sha256"],
+                "size": video["size"],
+                "media_type": video["media_type"],
+                "model": model,
+                "idempotency_key": key,
+                "sidecar_s3_uri": video["sidecar_s3_uri"],
+            }
+            accessor.add(Asset(uri=video["s3_uri"]), extra=extra)
+        self.log.info("Asset events for %d video(s) through alias %r", len(videos), self.asset_alias)
+
+
+class _Fetched:
+    """The generation's videos and metadata, with the status read again only when bytes are needed
+    (base64 videos and last frames are listed in XCom by size only)."""
+
+    def __init__(self, hook: VideoGatewayHook, generation: dict[str, Any]) -> None:
+        self.hook = hook
+        self.generation = generation
+        self._status: Any = None
+
+    def _fresh(self) -> Any:
+        if self._status is None:
+            try:
+                status = self.hook.status(self.generation["model"], self.generation["operation"])
+            except GatewayError as exc:
+                if exc.retryable:
+                    raise AirflowException(f"Could not re-read the status (will retry): {exc}") from exc
+                raise AirflowFailException(f"Could not re-read the status: {exc}") from exc
+            if status.status != "completed" or len(status.videos) != len(self.generation["videos"]):
+                raise AirflowFailException(
+                    f"the gateway now reports {status.status!r} with {len(status.videos)} video(s) for "
+                    f"{self.generation['model']}; expected the completed generation of the XCom"
+                )
+            self._status = status
+        return self._status
+
+    def video(self, index: int) -> dict[str, Any]:
+        listed = self.generation["videos"][index]
+        if listed.get("type") == "url" and isinstance(listed.get("url"), str):
+            return dict(listed)
+        return dict(self._fresh().videos[index])
+
+    def provider_metadata(self) -> dict[str, Any]:
+        if self._status is not None:
+            return dict(self._status.provider_metadata)
+        return dict(self.generation.get("provider_metadata") or {})
+
+    def last_frame(self) -> dict[str, Any] | None:
+        listed = ((self.generation.get("provider_metadata") or {}).get("bytedance") or {}).get("lastFrame")
+        if not isinstance(listed, Mapping):
+            return None
+        if listed.get("type") == "url" and isinstance(listed.get("url"), str):
+            return dict(listed)
+        fresh = ((self._fresh().provider_metadata or {}).get("bytedance") or {}).get("lastFrame")
+        return dict(fresh) if isinstance(fresh, Mapping) else None
