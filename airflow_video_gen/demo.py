@@ -133,8 +133,9 @@ def _report_failure(airflow: Any, run_id: str) -> None:
     )
     _say(f"FAILED: the run ended 'failed'; failed tasks: {failed}")
     logs = sorted((airflow.home / "logs").glob(f"dag_id={DAG_ID}/**/*.log"))
-    for task_id, _ in failed[:3]:
-        for path in [p for p in logs if f"task_id={task_id}" in str(p)][-1:]:
+    for task_id, map_index in failed[:3]:
+        where = (f"task_id={task_id}/", f"map_index={map_index}/")
+        for path in [p for p in logs if all(w in str(p) for w in where) and ".trigger." not in p.name][-1:]:
             _say(f"--- {path.relative_to(airflow.home)}")
             print(path.read_text(errors="replace")[-2500:], flush=True)
 

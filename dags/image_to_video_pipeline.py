@@ -8,6 +8,7 @@ and ``prompt``. Images x models are mapped with dynamic task mapping, so 20 imag
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from airflow.sdk import DAG, Param, task
@@ -28,6 +29,9 @@ with DAG(
     catchup=False,
     max_active_tasks=32,
     render_template_as_native_obj=True,
+    # Safe to retry: a retried submit gets its generation back (idempotency key), status reads
+    # repeat, archive skips what is already stored.
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
     tags=["airflow-video-gen", "flagship"],
     params={
         "source": Param(SAMPLES, type="string", description="Local folder or s3://bucket/prefix/ of images"),

@@ -307,6 +307,7 @@ class BaseVideoSubmitOperator(BaseOperator):
                 poll_interval=interval,
                 gateway_conn_id=self.gateway_conn_id,
                 started_at=submission["submitted_at"],
+                wait_first=True,
             )
             self.defer(
                 trigger=trigger,

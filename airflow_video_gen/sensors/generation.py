@@ -149,6 +149,10 @@ class BaseVideoGenerationSensor(BaseSensorOperator):
         submission = self._resolve()
         if not self.deferrable:
             return super().execute(context)
+        # A generation that is already over is read here, without a round trip through the triggerer.
+        event = poll_once(self.hook, submission["model"], submission["operation"])
+        if event is not None:
+            return finish_generation(self, submission, event)
         now = time.time()
         trigger = VideoGenerationTrigger(
             model=submission["model"],
@@ -158,6 +162,7 @@ class BaseVideoGenerationSensor(BaseSensorOperator):
             gateway_conn_id=self.gateway_conn_id,
             started_at=submission.get("submitted_at") or now,
             max_retries=self.max_retries,
+            wait_first=True,
         )
         # The trigger keeps its own deadline; Airflow's is a net in case the trigger is lost.
         self.defer(

@@ -117,6 +117,10 @@ class VideoGenerationTrigger(BaseTrigger):
     :param started_at: Epoch seconds the wait began, for the elapsed time in the log.
     :param max_retries: Retries of one status call on transient errors before the try fails
         (default 5).
+    :param wait_first: Sleep one interval before the first poll (default ``False``): set when the
+        task has just read the status itself, so the trigger does not fire at once (a trigger that
+        fires within a second of the deferral can meet a scheduler race that fails the task:
+        apache/airflow#71580).
     """
 
     def __init__(
@@ -129,6 +133,7 @@ class VideoGenerationTrigger(BaseTrigger):
         gateway_conn_id: str = VideoGatewayHook.default_conn_name,
         started_at: float | None = None,
         max_retries: int = 5,
+        wait_first: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
@@ -138,6 +143,7 @@ class VideoGenerationTrigger(BaseTrigger):
         self.gateway_conn_id = gateway_conn_id
         self.started_at = float(started_at) if started_at is not None else time.time()
         self.max_retries = max_retries
+        self.wait_first = wait_first
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -150,6 +156,7 @@ class VideoGenerationTrigger(BaseTrigger):
                 "gateway_conn_id": self.gateway_conn_id,
                 "started_at": self.started_at,
                 "max_retries": self.max_retries,
+                "wait_first": self.wait_first,
             },
         )
 
@@ -160,6 +167,8 @@ class VideoGenerationTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = VideoGatewayHook(self.gateway_conn_id, retry_policy=RetryPolicy(max_retries=self.max_retries))
         polls, last = 0, None
+        if self.wait_first:
+            await asyncio.sleep(max(0.0, min(self._pause(), self.deadline - time.time())))
         while True:
             remaining = self.deadline - time.time()
             if remaining <= 0:
@@ -187,8 +196,10 @@ class VideoGenerationTrigger(BaseTrigger):
             if event is not None:
                 yield self._event(event, polls)
                 return
-            pause = self.poll_interval * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
-            await asyncio.sleep(max(0.0, min(pause, self.deadline - time.time())))
+            await asyncio.sleep(max(0.0, min(self._pause(), self.deadline - time.time())))
+
+    def _pause(self) -> float:
+        return self.poll_interval * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
 
 
 def _job_id(operation: Any) -> str:
