@@ -203,6 +203,18 @@ class VideoGatewayHook(BaseHook):
 
     # ----------------------------------------------------------------------------------- sync
 
+    def _retry_delay(self, attempt: int, error: GatewayError, what: str) -> float:
+        """Seconds before retry number ``attempt`` (from 1), logged; raises ``error`` when the
+        policy says not to retry. Shared by both transports: only the sleeping differs."""
+        delay = self.retry_policy.delay(attempt - 1, error)
+        if delay is None:
+            raise error
+        self.retries_made += 1
+        self.log.warning(
+            "%s: %s; retry %d of %d in %.1f s", what, error, attempt, self.retry_policy.max_retries, delay
+        )
+        return delay
+
     def _send(self, request: HttpRequest, reader: Reader[T], what: str) -> T:
         attempt = 0
         while True:
@@ -215,15 +227,8 @@ class VideoGatewayHook(BaseHook):
                 error: GatewayError = GatewayTransportError(f"{type(exc).__name__}: {exc}")
             except GatewayError as exc:
                 error = exc
-            delay = self.retry_policy.delay(attempt, error)
-            if delay is None:
-                raise error
             attempt += 1
-            self.retries_made += 1
-            self.log.warning(
-                "%s: %s; retry %d of %d in %.1f s", what, error, attempt, self.retry_policy.max_retries, delay
-            )
-            time.sleep(delay)
+            time.sleep(self._retry_delay(attempt, error, what))
 
     def start(self, model: str, body: Mapping[str, Any], idempotency_key: str) -> StartResult:
         """Start a generation (billable). The same ``idempotency_key`` never bills twice.
@@ -352,15 +357,8 @@ class VideoGatewayHook(BaseHook):
                 error: GatewayError = GatewayTransportError(f"{type(exc).__name__}: {exc}")
             except GatewayError as exc:
                 error = exc
-            delay = self.retry_policy.delay(attempt, error)
-            if delay is None:
-                raise error
             attempt += 1
-            self.retries_made += 1
-            self.log.warning(
-                "%s: %s; retry %d of %d in %.1f s", what, error, attempt, self.retry_policy.max_retries, delay
-            )
-            await asyncio.sleep(delay)
+            await asyncio.sleep(self._retry_delay(attempt, error, what))
 
     async def astart(self, model: str, body: Mapping[str, Any], idempotency_key: str) -> StartResult:
         """As :meth:`start`, on the event loop's shared aiohttp session."""
