@@ -32,7 +32,7 @@ class DagRunResult:
 
     state: str
     states: dict[str, str]
-    xcoms: dict[str, Any] = field(default_factory=dict)
+    xcoms: dict[tuple[str, str, int], Any] = field(default_factory=dict)
     tries: dict[str, int] = field(default_factory=dict)
 
     def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
@@ -56,6 +56,40 @@ def run_dag(source: str, dag_id: str, conf: dict[str, Any] | None = None) -> Dag
     spec.loader.exec_module(module)
     dag = module.dag
     run = dag.test(run_conf=conf) if conf else dag.test()
+    with create_session() as session:
+        tis = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id)
+        ).all()
+        states = {
+            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state) for ti in tis
+        }
+        tries = {ti.task_id: ti.try_number for ti in tis}
+        rows = session.scalars(
+            select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run.run_id)
+        ).all()
+        xcoms = {(r.task_id, r.key, r.map_index): XComModel.deserialize_value(r) for r in rows}
+    return DagRunResult(state=str(run.state), states=states, xcoms=xcoms, tries=tries)
+
+
+def run_dag_file(path: str | Path, dag_id: str, conf: dict[str, Any] | None = None) -> DagRunResult:
+    """Load an existing DAG file as it is (no copy), run the DAG ``dag_id`` it defines with
+    ``dag.test()`` and collect the results, as :func:`run_dag` does for a source text."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.sdk import DAG
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    migrate_db()
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(f"dag_file_{path.stem}_{dag_id}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dags = [v for v in vars(module).values() if isinstance(v, DAG) and v.dag_id == dag_id]
+    assert dags, f"{path.name} defines no DAG {dag_id!r}"
+    run = dags[0].test(run_conf=conf) if conf else dags[0].test()
     with create_session() as session:
         tis = session.scalars(
             select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id)

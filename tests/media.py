@@ -111,7 +111,7 @@ def read_mp4(data: bytes) -> Mp4:
     """Decode every frame (keeping the first, the last and any asked for later)."""
     assert data[4:8] == b"ftyp", "not an MP4"
     frames: list[np.ndarray] = []
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.video[0]
         fps = stream.average_rate
         has_audio = bool(container.streams.audio)
