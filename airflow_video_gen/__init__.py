@@ -48,6 +48,7 @@ _MODULES: dict[str, list[str]] = {
         "airflow_video_gen.operators.submit",
         "airflow_video_gen.operators.staging",
         "airflow_video_gen.operators.archive",
+        "airflow_video_gen.operators.join",
     ],
     "sensors": ["airflow_video_gen.sensors.generation"],
     "triggers": ["airflow_video_gen.triggers.generation"],

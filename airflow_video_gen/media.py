@@ -1,5 +1,5 @@
 """Reading archived videos with PyAV: what they are (:func:`probe_video`) and what they show
-(:func:`contact_sheet`).
+(:func:`contact_sheet`); joining clips into one MP4 without re-encoding (:func:`concat_mp4`).
 
 Both read from any seekable binary file, such as :class:`~airflow_video_gen.s3.S3ObjectReader`
 over the archived object, so a video is never held whole in memory: the demuxer reads the index
@@ -9,7 +9,10 @@ and the packets it needs, and only small thumbnails are kept.
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from typing import IO, Any
 
 import av
@@ -163,3 +166,150 @@ def _grid(thumbs: list[tuple[float, Image.Image]], columns: int, width: int, pro
     out = io.BytesIO()
     sheet.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+# ------------------------------------------------------------------------------------ joining
+
+#: A file path, as ``str`` or :class:`os.PathLike`.
+PathLike = str | os.PathLike[str]
+#: Stream types :func:`concat_mp4` joins; other streams (data, subtitles) are left out.
+JOINED_STREAM_TYPES = ("video", "audio")
+
+
+class ConcatError(ValueError):
+    """Videos that cannot be joined by remuxing: different streams or different codec parameters."""
+
+
+def _stream_signature(stream: Any) -> dict[str, Any]:
+    """What must be equal in two streams for their packets to follow one another in one stream."""
+    context = stream.codec_context
+    signature: dict[str, Any] = {
+        "stream type": stream.type,
+        "codec": context.name,
+        "profile": context.profile,
+    }
+    if stream.type == "video":
+        signature["size"] = f"{context.width}x{context.height}"
+        signature["pixel format"] = context.format.name if context.format is not None else None
+        signature["frame rate"] = str(stream.average_rate)
+    else:
+        signature["sample rate"] = context.sample_rate
+        signature["channel layout"] = context.layout.name
+        signature["sample format"] = context.format.name if context.format is not None else None
+    # The decoder configuration (H.264 SPS/PPS, AAC AudioSpecificConfig): one per output stream.
+    signature["codec configuration"] = bytes(context.extradata or b"")
+    return signature
+
+
+def _joined_streams(container: Any) -> list[Any]:
+    return [s for s in container.streams if s.type in JOINED_STREAM_TYPES]
+
+
+def _layout(path: str) -> list[dict[str, Any]]:
+    with _open(path) as container:  # type: ignore[arg-type]
+        streams = _joined_streams(container)
+        if not streams:
+            raise ConcatError(f"{path} has no video or audio stream")
+        return [_stream_signature(s) for s in streams]
+
+
+def _check_compatible(first: list[dict[str, Any]], other: list[dict[str, Any]], number: int) -> None:
+    """Raise :class:`ConcatError` naming the first difference between input 0 and input ``number``."""
+    if [s["stream type"] for s in first] != [s["stream type"] for s in other]:
+        raise ConcatError(
+            f"input {number} has streams {[s['stream type'] for s in other]}, input 0 has "
+            f"{[s['stream type'] for s in first]}; only videos with the same streams can be joined"
+        )
+    for index, (a, b) in enumerate(zip(first, other, strict=True)):
+        for name, value in a.items():
+            if b[name] != value:
+                shown = (
+                    "differs" if name == "codec configuration" else f"is {b[name]!r}, input 0 has {value!r}"
+                )
+                raise ConcatError(
+                    f"input {number}, {a['stream type']} stream {index}: {name} {shown}; joining without "
+                    "re-encoding needs the same codec parameters (re-encode the videos to one format first)"
+                )
+
+
+def _packet_ticks(packet: Any, stream: Any) -> int:
+    """A packet's duration in its time base; one frame when the container does not say."""
+    if packet.duration:
+        return int(packet.duration)
+    rate = stream.average_rate if stream.type == "video" else None
+    return max(1, round(1 / (rate * packet.time_base))) if rate else 0
+
+
+def concat_mp4(inputs: Sequence[PathLike], output: PathLike) -> VideoProbe:
+    """Join MP4 clips end to end into one MP4, without re-encoding.
+
+    Packets are copied (remuxed) with their timestamps moved so that each clip starts where the
+    previous one ended, for every stream alike, so audio stays in sync at each joint. Only one
+    packet at a time is held (plus the muxer's small interleaving queue), whatever the length of
+    the clips. The streams must match in every input: the same video and audio streams, in the
+    same order, with the same codec parameters (codec, profile, size, pixel format, frame rate,
+    sample rate, channel layout and codec configuration); clips of one model and one request
+    shape do. Data and subtitle streams are left out. The output is written with ``faststart``.
+
+    :param inputs: Paths of the MP4 files, in playing order (at least one).
+    :param output: Path of the MP4 to write. A partly written file is removed on failure.
+    :return: The probe of the joined video.
+    :raises ConcatError: When the inputs' streams or codec parameters differ, or their
+        timestamps cannot be placed one after the other.
+    :raises VideoReadError: When an input is not a video PyAV can read.
+    """
+    paths = [os.fspath(p) for p in inputs]
+    if not paths:
+        raise ValueError("concat_mp4 needs at least one input video")
+    layouts = [_layout(path) for path in paths]
+    for number, layout in enumerate(layouts[1:], start=1):
+        _check_compatible(layouts[0], layout, number)
+    destination = os.fspath(output)
+    try:
+        with av.open(destination, mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+            _remux_all(paths, out)
+        with open(destination, "rb") as joined:
+            return probe_video(joined)
+    except BaseException:
+        if os.path.exists(destination):
+            os.remove(destination)
+        raise
+
+
+def _remux_all(paths: Sequence[str], out: Any) -> None:
+    targets: list[Any] = []
+    offset = Fraction(0)  # where the next clip starts on the output timeline, in seconds
+    last_dts: dict[int, Fraction] = {}
+    for number, path in enumerate(paths):
+        with _open(path) as container:  # type: ignore[arg-type]
+            streams = _joined_streams(container)
+            if not targets:
+                targets = [out.add_stream_from_template(s) for s in streams]
+            position = {s.index: i for i, s in enumerate(streams)}
+            starts = [s.start_time * s.time_base for s in streams if s.start_time is not None]
+            start = Fraction(min(starts)) if starts else Fraction(0)
+            end = start
+            for packet in container.demux(streams):
+                if packet.dts is None:  # the demuxer's empty flush packet
+                    continue
+                # Encoder priming (AAC) that the clip's own edit list hid: it would overlap the
+                # previous clip, so it is kept only at the very start.
+                if number and packet.is_discard:
+                    continue
+                stream, base = packet.stream, packet.time_base
+                pts = packet.pts if packet.pts is not None else packet.dts
+                end = max(end, (pts + _packet_ticks(packet, stream)) * base)
+                shift = round((offset - start) / base)
+                packet.dts += shift
+                packet.pts = pts + shift
+                index = position[stream.index]
+                when = Fraction(packet.dts * base)
+                if index in last_dts and when <= last_dts[index]:
+                    raise ConcatError(
+                        f"input {number}: a {stream.type} packet at {float(when):.3f} s does not follow "
+                        f"the previous one at {float(last_dts[index]):.3f} s; its timestamps cannot be joined"
+                    )
+                last_dts[index] = when
+                packet.stream = targets[index]
+                out.mux(packet)
+            offset += end - start

@@ -39,41 +39,8 @@ class DagRunResult:
         return self.xcoms.get((task_id, key, map_index))
 
 
-def run_dag(source: str, dag_id: str, conf: dict[str, Any] | None = None) -> DagRunResult:
-    """Write ``source`` as a DAG file, load it, run it with ``dag.test()`` and collect the results."""
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    migrate_db()
-    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
-    path.write_text(textwrap.dedent(source))
-    spec = importlib.util.spec_from_file_location(f"dag_{dag_id}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    dag = module.dag
-    run = dag.test(run_conf=conf) if conf else dag.test()
-    with create_session() as session:
-        tis = session.scalars(
-            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id)
-        ).all()
-        states = {
-            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state) for ti in tis
-        }
-        tries = {ti.task_id: ti.try_number for ti in tis}
-        rows = session.scalars(
-            select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run.run_id)
-        ).all()
-        xcoms = {(r.task_id, r.key, r.map_index): XComModel.deserialize_value(r) for r in rows}
-    return DagRunResult(state=str(run.state), states=states, xcoms=xcoms, tries=tries)
-
-
-def run_dag_file(path: str | Path, dag_id: str, conf: dict[str, Any] | None = None) -> DagRunResult:
-    """Load an existing DAG file as it is (no copy), run the DAG ``dag_id`` it defines with
-    ``dag.test()`` and collect the results, as :func:`run_dag` does for a source text."""
+def _test_dag_in(path: Path, dag_id: str, conf: dict[str, Any] | None) -> DagRunResult:
+    """Load the DAG file at ``path`` (inside the DAGs folder), ``dag.test()`` ``dag_id``, collect."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.sdk import DAG
@@ -81,7 +48,6 @@ def run_dag_file(path: str | Path, dag_id: str, conf: dict[str, Any] | None = No
     from sqlalchemy import select
 
     migrate_db()
-    path = Path(path)
     spec = importlib.util.spec_from_file_location(f"dag_file_{path.stem}_{dag_id}", path)
     assert spec is not None
     assert spec.loader is not None
@@ -103,3 +69,29 @@ def run_dag_file(path: str | Path, dag_id: str, conf: dict[str, Any] | None = No
         ).all()
         xcoms = {(r.task_id, r.key, r.map_index): XComModel.deserialize_value(r) for r in rows}
     return DagRunResult(state=str(run.state), states=states, xcoms=xcoms, tries=tries)
+
+
+def run_dag(source: str, dag_id: str, conf: dict[str, Any] | None = None) -> DagRunResult:
+    """Write ``source`` as a DAG file, load it, run it with ``dag.test()`` and collect the results."""
+    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
+    path.write_text(textwrap.dedent(source))
+    return _test_dag_in(path, dag_id, conf)
+
+
+def run_dag_file(path: str | Path, dag_id: str, conf: dict[str, Any] | None = None) -> DagRunResult:
+    """Run the DAG ``dag_id`` of an existing DAG file as it is, with ``dag.test()``, and collect the
+    results as :func:`run_dag` does for a source text.
+
+    ``dag.test()`` syncs the DAG from a DAG bundle, so the file is linked (not copied) into this
+    process's DAGs folder, with the folders beside it (such as ``sample_images/``), and loaded
+    from there: ``Path(__file__).parent`` finds what it would find next to the original.
+    """
+    source = Path(path).resolve()
+    folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    for item in [source, *(p for p in source.parent.iterdir() if p.is_dir() and p.name != "__pycache__")]:
+        link = folder / item.name
+        if link.is_symlink() and link.resolve() != item:
+            link.unlink()
+        if not link.exists():
+            link.symlink_to(item, target_is_directory=item.is_dir())
+    return _test_dag_in(folder / source.name, dag_id, conf)
