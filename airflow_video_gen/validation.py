@@ -182,7 +182,46 @@ def check_call(model: str, call: Any, *, allow_local_paths: bool = True) -> Requ
     check_images(view)
     for rule in family.rules:
         rule(view)
+    _check_json(view)
     return view
+
+
+def _check_json(view: RequestView) -> None:
+    """Refuse values the wire body cannot carry: everything outside an image slot goes as JSON
+    (settings passed on as given, other providers' options, option fields typed ``Any``)."""
+    for param, value in (
+        *((k, v) for k, v in view.settings.items()),
+        *((f"providerOptions.{k}", v) for k, v in view.other_options.items()),
+        *((view.param(k), v) for k, v in view.options.items()),
+    ):
+        where = _not_json(value, param)
+        if where is not None and not any(where[0].startswith(issue.param) for issue in view.errors):
+            view.error(
+                where[0],
+                f"is {type(where[1]).__name__}, which JSON cannot carry, for {view.model}; "
+                "send strings, numbers, booleans, lists and objects (binary data as base64 text)",
+            )
+
+
+def _not_json(value: Any, path: str) -> tuple[str, Any] | None:
+    """The first value inside ``value`` (images aside) that is not JSON, with its path."""
+    if value is None or isinstance(value, (str, int, float, bool, ImageSource)):
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key is not None and not isinstance(key, (str, int, float, bool)):
+                return f"{path}.{key!r}", key
+            found = _not_json(item, f"{path}.{key}")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = _not_json(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None
+    return path, value
 
 
 def unknown_model(model: str) -> InvalidVideoRequest:

@@ -20,6 +20,9 @@ Variants (the baselines are small subclasses of the trigger below: the same loop
 ``protocol.build_status`` / ``read_status``; only the transport differs):
 
 - ``aiohttp_shared``: ``VideoGenerationTrigger`` itself, one aiohttp session per event loop;
+- ``aiohttp_ungated``: the same trigger as it was before its calls queued at the loop's pool gate
+  (``hooks.gateway.pool_gate``), every call waiting for a connection inside aiohttp: what the
+  profile below led to, measured side by side;
 - ``aiohttp_per_poll``: a new aiohttp session per poll, as the http provider's ``HttpSensorTrigger``;
 - ``httpx_sync``: the synchronous httpx hook called inside ``async def run``, as several official
   providers' triggers do (each trigger its own hook and client); it blocks the loop on every call,
@@ -62,7 +65,12 @@ import httpx
 import psutil
 
 from airflow_video_gen import protocol
-from airflow_video_gen.hooks.gateway import ASYNC_POOL_SIZE, VideoGatewayHook, close_shared_sessions
+from airflow_video_gen.hooks.gateway import (
+    ASYNC_POOL_SIZE,
+    VideoGatewayHook,
+    close_shared_sessions,
+    shared_session,
+)
 from airflow_video_gen.protocol import GatewayError, GatewayTransportError, RetryPolicy, StatusResult
 from airflow_video_gen.triggers.generation import (
     VideoGenerationTrigger,
@@ -180,6 +188,25 @@ class SessionPerPollTrigger(_TransportTrigger):
         return await self.retrying(hook, send)
 
 
+class UngatedTrigger(_TransportTrigger):
+    """``VideoGenerationTrigger`` as it was before the pool gate (``hooks.gateway.pool_gate``): the
+    same shared session, every call straight into aiohttp, waiting for a connection inside it."""
+
+    async def astatus(self, hook: VideoGatewayHook) -> StatusResult:
+        cfg = await hook.aconfig()
+        request = protocol.build_status(cfg, self.model, self.operation)
+        timeout = aiohttp.ClientTimeout(total=cfg.timeout)
+
+        async def send() -> StatusResult:
+            async with shared_session(cfg.verify).request(
+                request.method, request.url, headers=request.headers, data=request.body, timeout=timeout
+            ) as resp:
+                content = await resp.read()
+            return protocol.read_status(resp.status, resp.headers, content)
+
+        return await self.retrying(hook, send)
+
+
 class SyncHookTrigger(_TransportTrigger):
     """Baseline (b): the synchronous httpx hook called inside ``async def run`` (blocks the loop)."""
 
@@ -224,6 +251,7 @@ class Variant:
 
 VARIANTS: tuple[Variant, ...] = (
     Variant("aiohttp_shared", "VideoGenerationTrigger (shared aiohttp session)", VideoGenerationTrigger),
+    Variant("aiohttp_ungated", "the same, without the pool gate (before)", UngatedTrigger),
     Variant("aiohttp_per_poll", "(a) new aiohttp session per poll", SessionPerPollTrigger),
     Variant("httpx_sync", "(b) sync httpx hook inside async run", SyncHookTrigger),
     Variant("httpx_async", "(c) shared httpx.AsyncClient", HttpxAsyncTrigger),

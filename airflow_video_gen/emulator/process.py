@@ -37,7 +37,7 @@ def _free_port(host: str) -> int:
 
 
 class EmulatorProcess:
-    """Runs ``python -m airflow_video_gen.cli emulator`` on a free loopback port.
+    """Runs ``python -m airflow_video_gen.cli emulator`` on a loopback port (a free one by default).
 
     A context manager: entering starts the process and waits until ``GET /`` answers; leaving stops
     it (terminate, then kill after ``stop_timeout``).
@@ -52,6 +52,8 @@ class EmulatorProcess:
     :param extra_args: More command-line arguments.
     :param env: Extra environment variables for the process.
     :param host: Loopback address to listen on (default ``127.0.0.1``).
+    :param port: Port to listen on (default: a free one, picked at each start). A fixed port lets a
+        new process take the place of a stopped one at the same address.
     :param startup_timeout: Seconds to wait for the health check (default 60).
     :param stop_timeout: Seconds to wait after terminate before kill (default 10).
     """
@@ -69,6 +71,7 @@ class EmulatorProcess:
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         host: str = "127.0.0.1",
+        port: int | None = None,
         startup_timeout: float = 60.0,
         stop_timeout: float = 10.0,
     ) -> None:
@@ -78,6 +81,7 @@ class EmulatorProcess:
         self.host = host
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
+        self._fixed_port = port
         self.port: int | None = None
         args = ["--latency", str(latency), "--results", results, "--render-workers", str(render_workers)]
         if api_key is not None:
@@ -129,10 +133,12 @@ class EmulatorProcess:
                 self.stop()
                 if "address already in use" not in output.lower() or attempt == _BIND_ATTEMPTS - 1:
                     raise
+                if self._fixed_port is not None:
+                    time.sleep(1.0)  # the same port again: give the old socket a moment
         raise AssertionError("unreachable")
 
     def _spawn(self) -> None:
-        self.port = _free_port(self.host)
+        self.port = self._fixed_port or _free_port(self.host)
         command = [sys.executable, "-m", "airflow_video_gen.cli", "emulator", "--host", self.host]
         command += ["--port", str(self.port), *self._args]
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - open until stop(), which closes it

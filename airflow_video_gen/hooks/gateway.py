@@ -57,6 +57,9 @@ _CONFIGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[f
 _CONFIG_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
 )
+_POOL_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def shared_session(verify: bool = True) -> aiohttp.ClientSession:
@@ -69,6 +72,23 @@ def shared_session(verify: bool = True) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=ASYNC_POOL_SIZE, ssl=verify)
         session = sessions[verify] = aiohttp.ClientSession(connector=connector)
     return session
+
+
+def pool_gate() -> asyncio.Semaphore:
+    """The event loop's gate in front of its shared sessions: at most :data:`ASYNC_POOL_SIZE` calls
+    are inside aiohttp at once.
+
+    Without it, a call that finds the pool busy builds its whole aiohttp request and waits inside
+    the connector, for as long as the queue takes. With thousands of triggers polling, those
+    waiting requests live for seconds, reach the garbage collector's oldest generation and make it
+    walk the whole triggerer heap again and again; at the gate, a waiting call holds only its
+    coroutine. The wait also stays out of the request's own timeout.
+    """
+    loop = asyncio.get_running_loop()
+    gate = _POOL_GATES.get(loop)
+    if gate is None:
+        gate = _POOL_GATES[loop] = asyncio.Semaphore(ASYNC_POOL_SIZE)
+    return gate
 
 
 async def close_shared_sessions() -> None:
@@ -203,7 +223,7 @@ class VideoGatewayHook(BaseHook):
 
     # ----------------------------------------------------------------------------------- sync
 
-    def _retry_delay(self, attempt: int, error: GatewayError, what: str) -> float:
+    def retry_delay(self, attempt: int, error: GatewayError, what: str) -> float:
         """Seconds before retry number ``attempt`` (from 1), logged; raises ``error`` when the
         policy says not to retry. Shared by both transports: only the sleeping differs."""
         delay = self.retry_policy.delay(attempt - 1, error)
@@ -228,7 +248,7 @@ class VideoGatewayHook(BaseHook):
             except GatewayError as exc:
                 error = exc
             attempt += 1
-            time.sleep(self._retry_delay(attempt, error, what))
+            time.sleep(self.retry_delay(attempt, error, what))
 
     def start(self, model: str, body: Mapping[str, Any], idempotency_key: str) -> StartResult:
         """Start a generation (billable). The same ``idempotency_key`` never bills twice.
@@ -347,10 +367,16 @@ class VideoGatewayHook(BaseHook):
         attempt = 0
         while True:
             try:
-                session = shared_session(cfg.verify)
-                async with session.request(
-                    request.method, request.url, headers=request.headers, data=request.body, timeout=timeout
-                ) as resp:
+                async with (
+                    pool_gate(),
+                    shared_session(cfg.verify).request(
+                        request.method,
+                        request.url,
+                        headers=request.headers,
+                        data=request.body,
+                        timeout=timeout,
+                    ) as resp,
+                ):
                     content = await resp.read()
                 return reader(resp.status, resp.headers, content)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -358,7 +384,7 @@ class VideoGatewayHook(BaseHook):
             except GatewayError as exc:
                 error = exc
             attempt += 1
-            await asyncio.sleep(self._retry_delay(attempt, error, what))
+            await asyncio.sleep(self.retry_delay(attempt, error, what))
 
     async def astart(self, model: str, body: Mapping[str, Any], idempotency_key: str) -> StartResult:
         """As :meth:`start`, on the event loop's shared aiohttp session."""

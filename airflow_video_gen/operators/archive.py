@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, suppress
 from datetime import datetime, timezone
@@ -202,35 +203,50 @@ class ArchiveVideoOperator(BaseOperator):
     def _store(
         self,
         client: Any,
+        hook: VideoGatewayHook,
         uri: str,
         open_chunks: Callable[[], AbstractContextManager[Iterator[bytes]]],
         media_type: str,
     ) -> StoreResult:
-        """One stream to one object, with this package's errors turned into Airflow's."""
-        try:
-            return store_stream(
-                client,
-                uri,
-                open_chunks,
-                content_type=media_type,
-                overwrite=self.overwrite,
-                part_size=self.part_size,
-            )
-        except S3ConflictError as exc:
-            raise AirflowFailException(f"{type(self).__name__}: {exc}") from exc
-        except VideoTooLargeError as exc:
-            raise AirflowFailException(f"{type(self).__name__} max_video_bytes: {uri}: {exc}") from exc
-        except NotFoundError as exc:
-            raise AirflowFailException(
-                f"{type(self).__name__}: the gateway no longer serves the file for {uri} ({exc}); "
-                "results must be archived before they expire"
-            ) from exc
-        except GatewayError as exc:
-            if exc.retryable:
-                raise AirflowException(f"Download for {uri} failed (the try will be retried): {exc}") from exc
-            raise AirflowFailException(f"Download for {uri} failed: {exc}") from exc
-        except (ClientError, BotoCoreError) as exc:
-            raise AirflowException(f"S3 refused {uri} (the try will be retried): {exc}") from exc
+        """One stream to one object, with this package's errors turned into Airflow's.
+
+        A download that fails for a transient reason (429, 5xx, a dropped connection, mid-stream
+        too) is started again from its first byte after the hook's retry delay, as a status call
+        would be; the failed try's multipart upload is aborted first, so no part is left behind.
+        """
+        attempt = 0
+        while True:
+            try:
+                return store_stream(
+                    client,
+                    uri,
+                    open_chunks,
+                    content_type=media_type,
+                    overwrite=self.overwrite,
+                    part_size=self.part_size,
+                )
+            except S3ConflictError as exc:
+                raise AirflowFailException(f"{type(self).__name__}: {exc}") from exc
+            except VideoTooLargeError as exc:
+                raise AirflowFailException(f"{type(self).__name__} max_video_bytes: {uri}: {exc}") from exc
+            except NotFoundError as exc:
+                raise AirflowFailException(
+                    f"{type(self).__name__}: the gateway no longer serves the file for {uri} ({exc}); "
+                    "results must be archived before they expire"
+                ) from exc
+            except GatewayError as exc:
+                if not exc.retryable:
+                    raise AirflowFailException(f"Download for {uri} failed: {exc}") from exc
+                attempt += 1
+                try:
+                    delay = hook.retry_delay(attempt, exc, f"download for {uri}")
+                except GatewayError:
+                    raise AirflowException(
+                        f"Download for {uri} failed {attempt} times (the task will be retried): {exc}"
+                    ) from exc
+                time.sleep(delay)
+            except (ClientError, BotoCoreError) as exc:
+                raise AirflowException(f"S3 refused {uri} (the try will be retried): {exc}") from exc
 
     def _archive_last_frame(self, client: Any, fetched: _Fetched, base: str) -> str | None:
         frame = fetched.last_frame()
@@ -239,7 +255,11 @@ class ArchiveVideoOperator(BaseOperator):
         media_type = str(frame.get("mediaType") or "image/png")
         uri = join_uri(base, f"last-frame.{EXTENSIONS.get(media_type, 'png')}")
         stored = self._store(
-            client, uri, lambda: fetched.hook.open_video(frame, max_bytes=MAX_IMAGE_BYTES), media_type
+            client,
+            fetched.hook,
+            uri,
+            lambda: fetched.hook.open_video(frame, max_bytes=MAX_IMAGE_BYTES),
+            media_type,
         )
         self.log.info(
             "Last frame %s: %s (%d bytes, sha256 %s)", uri, stored.outcome, stored.size, stored.sha256
@@ -263,7 +283,11 @@ class ArchiveVideoOperator(BaseOperator):
         where = redact_url(str(video["url"])) if video.get("type") == "url" else "inline base64"
         self.log.info("Archiving video %d of %s from %s to %s", index, generation["model"], where, uri)
         stored = self._store(
-            client, uri, lambda: fetched.hook.open_video(video, max_bytes=self.max_video_bytes), media_type
+            client,
+            fetched.hook,
+            uri,
+            lambda: fetched.hook.open_video(video, max_bytes=self.max_video_bytes),
+            media_type,
         )
         self.log.info("%s: %s (%d bytes, sha256 %s)", uri, stored.outcome, stored.size, stored.sha256)
         sidecar_uri = join_uri(base, f"video-{index}.json")

@@ -73,7 +73,8 @@ def stream_digest(chunks: Iterator[bytes]) -> tuple[int, str]:
 
 @dataclass
 class Served:
-    """One file: fixed ``data``, or ``head`` padded to ``size``; ``cut_at`` ends it early;
+    """One file: fixed ``data``, or ``head`` padded to ``size``; ``cut_at`` ends it early (on the
+    first ``cut_times`` downloads only, when set);
     without ``announce_length`` no ``Content-Length`` is sent (the body ends when the connection
     closes); ``pace_s`` is a pause after each 1 MiB block (a slow source); ``require_query``
     answers 403 unless the query string holds it (a presigned URL whose signature must be sent)."""
@@ -83,6 +84,7 @@ class Served:
     head: bytes = b""
     size: int = 0
     cut_at: int | None = None
+    cut_times: int | None = None
     announce_length: bool = True
     pace_s: float = 0.0
     require_query: str | None = None
@@ -104,6 +106,7 @@ class FileHost:
 
     def __init__(self) -> None:
         self.files: dict[str, Served] = {}
+        self.lock = threading.Lock()
         host = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -142,10 +145,16 @@ class FileHost:
                 if not body:
                     return
                 sent = 0
+                cut_at = served.cut_at
+                if cut_at is not None and served.cut_times is not None:
+                    with host.lock:
+                        if served.cut_times <= 0:
+                            cut_at = None
+                        served.cut_times -= 1
                 try:
                     for chunk in served.chunks():
-                        if served.cut_at is not None and sent + len(chunk) > served.cut_at:
-                            self.wfile.write(chunk[: served.cut_at - sent])
+                        if cut_at is not None and sent + len(chunk) > cut_at:
+                            self.wfile.write(chunk[: cut_at - sent])
                             self.wfile.flush()
                             self.close_connection = True
                             return

@@ -198,6 +198,26 @@ def test_a_download_cut_half_way_leaves_no_object_and_no_pending_upload(
     assert nothing_pending(s3, bucket)
 
 
+def test_a_download_cut_once_is_started_again_and_stored_whole(
+    emulator: EmulatorProcess,
+    generate: Generate,
+    s3: Any,
+    bucket: str,
+    file_host: FileHost,
+) -> None:
+    generation = generate(VEO, image=make_image(), text="pan", duration=4)
+    size = 12 * 1024 * 1024
+    served = Served(head=make_mp4(), size=size, cut_at=7 * 1024 * 1024, cut_times=1)
+    url = file_host.add("cut-once.mp4", served)
+    cut = {**generation, "videos": [{"type": "url", "url": url, "mediaType": "video/mp4"}]}
+    result = archive(cut, f"s3://{bucket}/cut-once/", part_size=5 * 1024 * 1024)
+    (video,) = result["videos"]
+    assert video["size"] == size
+    assert read(s3, video["s3_uri"]) == b"".join(served.chunks())
+    assert served.cut_times == -1  # downloaded twice: cut once, then whole
+    assert nothing_pending(s3, bucket)
+
+
 def test_too_large_and_expired_videos_fail_without_retry(
     emulator: EmulatorProcess, generate: Generate, s3: Any, bucket: str, file_host: FileHost
 ) -> None:
