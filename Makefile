@@ -8,7 +8,7 @@ NODE_DIR := tests/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv node lint typecheck test test-fast docs bench demo clean
+.PHONY: venv node lint typecheck test test-fast docs bench bench-smoke demo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,17 +34,22 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# Benchmarks are not tests: the two smoke runs that start a local Airflow are left to bench-smoke.
 test: venv node lint typecheck
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -q -m "not bench"
 
 test-fast: venv
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -q -m "not slow"
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -q -m "not slow and not bench"
 
 docs: venv
 	$(BIN)/mkdocs build --strict --site-dir site
 
 bench: venv
 	$(BIN)/python -m benchmarks
+
+# Every benchmark at tiny sizes, the ones on a local Airflow included (about three minutes).
+bench-smoke: venv
+	$(BIN)/pytest -q tests/benchmarks
 
 # The flagship DAG on a real local Airflow (scheduler + triggerer), the emulator and a local S3.
 demo: venv
