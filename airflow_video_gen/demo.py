@@ -8,7 +8,6 @@ Every process it starts is stopped on exit, Ctrl-C included.
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import sys
@@ -81,9 +80,7 @@ def run_demo(
                 s3.create_bucket(BUCKET)
                 _say(f"  {s3.endpoint_url}, bucket {BUCKET}")
                 env = {
-                    "AIRFLOW_CONN_AI_GATEWAY_DEFAULT": json.dumps(
-                        {"conn_type": "ai_gateway", "host": gateway.base_url, "password": gateway.api_key}
-                    ),
+                    "AIRFLOW_CONN_AI_GATEWAY_DEFAULT": gateway.connection_json(),
                     "AIRFLOW_CONN_AWS_DEFAULT": s3.connection_json(),
                     "AIRFLOW_VIDEO_GEN_BUCKET": BUCKET,
                 }

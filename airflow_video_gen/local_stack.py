@@ -27,6 +27,32 @@ import httpx
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 FINISHED = frozenset({"success", "failed"})
+#: Modules the LocalExecutor's forkserver imports once under ``quick_tasks``; every task inherits them.
+TASK_PRELOAD = (
+    "airflow",
+    "airflow.sdk.execution_time.task_runner",
+    "airflow_video_gen.operators.archive",
+    "airflow_video_gen.operators.staging",
+    "airflow_video_gen.operators.submit",
+    "airflow_video_gen.sensors.generation",
+)
+
+
+def quick_task_settings(preload: Sequence[str] = TASK_PRELOAD) -> dict[str, str]:
+    """Stock Airflow settings that make short tasks cheap on a LocalExecutor, as environment.
+
+    Workers come from a ``forkserver`` that has already imported Airflow's task runner and this
+    package (``[core] mp_forkserver_preload``), so a task does not spend seconds importing them;
+    and the task supervisor checks its task every second (``[workers] min_heartbeat_interval``,
+    default 5), so a slot is free a second after its task ends rather than up to five.
+
+    :param preload: Modules the forkserver imports (default :data:`TASK_PRELOAD`).
+    """
+    return {
+        "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+        "AIRFLOW__CORE__MP_FORKSERVER_PRELOAD": ",".join(preload),
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+    }
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -53,6 +79,8 @@ class LocalAirflow:
     :param env: Extra environment (connections as ``AIRFLOW_CONN_*``, settings).
     :param parallelism: LocalExecutor worker slots (default 4).
     :param components: Which components to run (default all four).
+    :param quick_tasks: Start tasks from a preloaded forkserver and free their slots sooner
+        (:func:`quick_task_settings`; default ``False``, Airflow's defaults).
     """
 
     def __init__(
@@ -63,6 +91,7 @@ class LocalAirflow:
         env: Mapping[str, str] | None = None,
         parallelism: int = 4,
         components: Sequence[str] = COMPONENTS,
+        quick_tasks: bool = False,
     ) -> None:
         self.home = Path(home).resolve()
         self.dags_folder = Path(dags_folder).resolve()
@@ -92,6 +121,7 @@ class LocalAirflow:
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            **(quick_task_settings() if quick_tasks else {}),
             **(env or {}),
         }
         self.airflow = str(Path(sys.executable).with_name("airflow"))

@@ -195,17 +195,27 @@ def _check_json(view: RequestView) -> None:
         *((view.param(k), v) for k, v in view.options.items()),
     ):
         where = _not_json(value, param)
-        if where is not None and not any(where[0].startswith(issue.param) for issue in view.errors):
+        if where is not None and not any(_within(where[0], issue.param) for issue in view.errors):
+            path, bad = where
+            what = f"is {bad!r}" if isinstance(bad, float) else f"is {type(bad).__name__}"
             view.error(
-                where[0],
-                f"is {type(where[1]).__name__}, which JSON cannot carry, for {view.model}; "
-                "send strings, numbers, booleans, lists and objects (binary data as base64 text)",
+                path,
+                f"{what}, which JSON cannot carry, for {view.model}; send strings, finite numbers, "
+                "booleans, lists and objects (binary data as base64 text)",
             )
 
 
+def _within(path: str, param: str) -> bool:
+    """Whether ``path`` is ``param`` or inside it (``a.b`` and ``a[0]`` are inside ``a``; ``ab`` is not)."""
+    return path == param or path.startswith((f"{param}.", f"{param}["))
+
+
 def _not_json(value: Any, path: str) -> tuple[str, Any] | None:
-    """The first value inside ``value`` (images aside) that is not JSON, with its path."""
-    if value is None or isinstance(value, (str, int, float, bool, ImageSource)):
+    """The first value inside ``value`` (images aside) that is not JSON, with its path: NaN and the
+    infinities included, which ``json.dumps`` would write as invalid JSON."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, value)
+    if value is None or isinstance(value, (str, int, bool, ImageSource)):
         return None
     if isinstance(value, dict):
         for key, item in value.items():

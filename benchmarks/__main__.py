@@ -41,7 +41,10 @@ PLANS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
     ),
     "archive_memory": ({"sizes_mib": (64, 512, 2048)}, {"sizes_mib": (16,)}),
-    "pipeline_overhead": ({"images": 200, "latency": 30.0}, {"images": 1, "latency": 5.0, "sample": 1.0}),
+    "pipeline_overhead": (
+        {"images": 200, "latency": 30.0},
+        {"images": 1, "latency": 5.0, "sample": 1.0, "workers": ("quick",)},
+    ),
 }
 
 

@@ -44,6 +44,7 @@ def machine() -> dict[str, Any]:
 
 
 def describe_machine(info: dict[str, Any] | None = None) -> str:
+    """One line saying when and on what a run was made (``info`` from :func:`machine`, or now)."""
     info = info or machine()
     return (
         f"{info['date']}: {info['cores']} cores, {info['memory_gib']} GiB memory, "

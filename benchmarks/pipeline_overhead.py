@@ -9,20 +9,25 @@ with ``--slots`` worker slots; SQLite), the emulator (job latency ``--latency``)
 many worker slots were held (``running``) while generations waited (``deferred``), and the time
 each kind of task took on a worker.
 
+The DAG runs twice by default, on Airflow's default worker settings and then with
+:func:`~airflow_video_gen.local_stack.quick_task_settings` (tasks forked from a forkserver that
+has imported Airflow and this package; slots freed a second after their task ends): where the
+wall time goes when tasks are short, and what two stock settings take off it.
+
 Run from the repository root::
 
     python -m benchmarks.pipeline_overhead                 # 200 images, 30 s latency, 4 slots
-    python -m benchmarks.pipeline_overhead --images 4 --latency 5
+    python -m benchmarks.pipeline_overhead --images 4 --latency 5 --workers quick
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,9 @@ DAG_FILE = REPO / "dags" / f"{DAG_ID}.py"
 MODEL = "xai/grok-imagine-video"
 BUCKET = "airflow-video-gen-bench"
 TASKS = ("plan", "stage", "submit", "wait", "archive")
+#: The worker settings compared: Airflow's defaults, and ``quick_task_settings``.
+WORKERS = {"defaults": False, "quick": True}
+WORKER_LABELS = {"defaults": "Airflow's defaults", "quick": "quick task settings"}
 
 
 def make_images(folder: Path, count: int, size: int = 320) -> list[Path]:
@@ -86,7 +94,69 @@ def _phases(airflow: Any, run_id: str) -> dict[str, tuple[float, float]]:
 
 
 def run(
-    images: int = 200, latency: float = 30.0, slots: int = 4, sample: float = 2.0, timeout: float = 5400.0
+    images: int = 200,
+    latency: float = 30.0,
+    slots: int = 4,
+    sample: float = 2.0,
+    timeout: float = 5400.0,
+    workers: Sequence[str] = tuple(WORKERS),
+) -> dict[str, Any]:
+    """The flagship DAG over ``images`` images once per worker setting (:data:`WORKERS`); each
+    run's figures, a comparison, and the tables as text. ``state`` is ``success`` when every run
+    succeeded."""
+    runs = {
+        name: run_once(images, latency, slots, sample, timeout, quick_tasks=WORKERS[name]) for name in workers
+    }
+    parts = [f"Worker settings: {WORKER_LABELS[name]}\n\n{f['table']}" for name, f in runs.items()]
+    if len(runs) > 1:
+        parts.insert(0, _comparison(runs))
+    first = next(iter(runs.values()))
+    return {
+        "runs": runs,
+        "state": "success" if all(f["state"] == "success" for f in runs.values()) else "failed",
+        "succeeded": sum(f["succeeded"] for f in runs.values()),
+        "task_instances": sum(f["task_instances"] for f in runs.values()),
+        "max_deferred": max(f["max_deferred"] for f in runs.values()),
+        "floor_s": first["floor_s"],
+        "table": "\n\n".join(parts),
+    }
+
+
+def _comparison(runs: dict[str, dict[str, Any]]) -> str:
+    base = next(iter(runs.values()))
+    rows = []
+    for name, f in runs.items():
+        worker_s = sum(total for _, total, _ in f["durations"].values())
+        rows.append(
+            (
+                WORKER_LABELS[name],
+                f"{f['wall_s']:,.0f}",
+                f"{f['wall_over_floor']:.1f}x",
+                f"{f['wall_s'] / base['wall_s']:.2f}x",
+                round(worker_s),
+                f"{worker_s / max(1, f['task_instances']):.2f}",
+                f["max_deferred"],
+                f"{f['mean_running_while_generating']:.1f} / "
+                f"{f['mean_sensors_running_while_generating']:.2f}",
+                f"{f['load_start']} -> {f['load_end']}",
+            )
+        )
+    headers = (
+        "workers",
+        "wall s",
+        "wall / floor",
+        "wall vs defaults",
+        "worker s (all tasks)",
+        "s per task",
+        "max deferred",
+        "slots running / held by sensors while generating (mean)",
+        "load",
+    )
+    return table(headers, rows)
+
+
+def run_once(
+    images: int, latency: float, slots: int, sample: float, timeout: float, *, quick_tasks: bool
 ) -> dict[str, Any]:
     """Run the flagship DAG once over ``images`` images; the figures and the tables as text."""
     from airflow_video_gen.emulator.process import EmulatorProcess
@@ -101,9 +171,7 @@ def run(
         with EmulatorProcess(latency=latency, render_workers=1) as gateway, LocalS3(subprocess=True) as s3:
             s3.create_bucket(BUCKET)
             env = {
-                "AIRFLOW_CONN_AI_GATEWAY_DEFAULT": json.dumps(
-                    {"conn_type": "ai_gateway", "host": gateway.base_url, "password": gateway.api_key}
-                ),
+                "AIRFLOW_CONN_AI_GATEWAY_DEFAULT": gateway.connection_json(),
                 "AIRFLOW_CONN_AWS_DEFAULT": s3.connection_json(),
                 "AIRFLOW_VIDEO_GEN_BUCKET": BUCKET,
                 "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64",
@@ -115,7 +183,9 @@ def run(
                 "staging": f"s3://{BUCKET}/staging/",
                 "archive": f"s3://{BUCKET}/videos/",
             }
-            with LocalAirflow(root / "home", root / "dags", env=env, parallelism=slots) as airflow:
+            with LocalAirflow(
+                root / "home", root / "dags", env=env, parallelism=slots, quick_tasks=quick_tasks
+            ) as airflow:
                 airflow.wait_for_dag(DAG_ID)
                 load_start = load()
                 began = time.monotonic()
@@ -267,9 +337,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=30.0, help="emulator job latency, s (default 30)")
     parser.add_argument("--slots", type=int, default=4, help="LocalExecutor worker slots (default 4)")
     parser.add_argument("--sample", type=float, default=2.0, help="seconds between state samples (default 2)")
+    parser.add_argument(
+        "--workers",
+        nargs="+",
+        choices=tuple(WORKERS),
+        default=tuple(WORKERS),
+        help="worker settings to run with, in turn (default: both)",
+    )
     args = parser.parse_args(argv)
     print(describe_machine())
-    out = run(args.images, args.latency, args.slots, args.sample)
+    out = run(args.images, args.latency, args.slots, args.sample, workers=args.workers)
     print(
         f"Flagship DAG, {args.images} images x {MODEL} (1 s videos), emulator latency {args.latency:g} s, "
         f"LocalExecutor with {args.slots} slots\n"

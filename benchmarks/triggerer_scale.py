@@ -56,7 +56,7 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +71,9 @@ from airflow_video_gen.hooks.gateway import (
     close_shared_sessions,
     shared_session,
 )
-from airflow_video_gen.protocol import GatewayError, GatewayTransportError, RetryPolicy, StatusResult
+from airflow_video_gen.protocol import GatewayError, GatewayTransportError, StatusResult
 from airflow_video_gen.triggers.generation import (
     VideoGenerationTrigger,
-    _job_id,
-    outcome_of,
-    outcome_of_error,
 )
 from benchmarks.common import (
     MIB,
@@ -109,49 +106,12 @@ def latency_for(n: int) -> float:
 
 
 class _TransportTrigger(VideoGenerationTrigger):
-    """``VideoGenerationTrigger.run`` line for line, with the status call made by :meth:`send`."""
-
-    async def run(self) -> AsyncIterator[Any]:
-        hook = VideoGatewayHook(self.gateway_conn_id, retry_policy=RetryPolicy(max_retries=self.max_retries))
-        polls, last = 0, None
-        if self.wait_first:
-            await asyncio.sleep(max(0.0, min(self._pause(), self.deadline - time.time())))
-        while True:
-            remaining = self.deadline - time.time()
-            if remaining <= 0:
-                message = f"no result from {self.model} before the deadline; last state: {last or 'unknown'}"
-                yield self._event({"status": "timeout", "reason": "deadline", "message": message}, polls)
-                return
-            try:
-                status = await self.astatus(hook)
-            except GatewayError as exc:
-                yield self._event(outcome_of_error(exc), polls)
-                return
-            polls += 1
-            state = status.job_status or status.status
-            if state != last:
-                self.log.info(
-                    "%s %s: %s -> %s after %.1f s",
-                    self.model,
-                    _job_id(self.operation),
-                    last or "submitted",
-                    state,
-                    time.time() - self.started_at,
-                )
-                last = state
-            event = outcome_of(status)
-            if event is not None:
-                yield self._event(event, polls)
-                return
-            await asyncio.sleep(max(0.0, min(self._pause(), self.deadline - time.time())))
-
-    async def astatus(self, hook: VideoGatewayHook) -> StatusResult:
-        raise NotImplementedError
+    """``VideoGenerationTrigger`` itself, with its one status call (``_status``) made another way."""
 
     async def retrying(
         self, hook: VideoGatewayHook, send: Callable[[], Awaitable[StatusResult]]
     ) -> StatusResult:
-        """``send`` with the hook's retry policy, as ``VideoGatewayHook._asend`` retries."""
+        """``send`` retried as ``VideoGatewayHook._asend`` retries, with the hook's own retry step."""
         attempt = 0
         while True:
             try:
@@ -160,18 +120,14 @@ class _TransportTrigger(VideoGenerationTrigger):
                 error: GatewayError = GatewayTransportError(f"{type(exc).__name__}: {exc}")
             except GatewayError as exc:
                 error = exc
-            delay = hook.retry_policy.delay(attempt, error)
-            if delay is None:
-                raise error
             attempt += 1
-            hook.retries_made += 1
-            await asyncio.sleep(delay)
+            await asyncio.sleep(hook.retry_delay(attempt, error, f"status {self.model}"))
 
 
 class SessionPerPollTrigger(_TransportTrigger):
     """Baseline (a): a new aiohttp ``ClientSession`` for every poll (``HttpSensorTrigger``'s way)."""
 
-    async def astatus(self, hook: VideoGatewayHook) -> StatusResult:
+    async def _status(self, hook: VideoGatewayHook) -> StatusResult:
         cfg = await hook.aconfig()
         request = protocol.build_status(cfg, self.model, self.operation)
 
@@ -192,7 +148,7 @@ class UngatedTrigger(_TransportTrigger):
     """``VideoGenerationTrigger`` as it was before the pool gate (``hooks.gateway.pool_gate``): the
     same shared session, every call straight into aiohttp, waiting for a connection inside it."""
 
-    async def astatus(self, hook: VideoGatewayHook) -> StatusResult:
+    async def _status(self, hook: VideoGatewayHook) -> StatusResult:
         cfg = await hook.aconfig()
         request = protocol.build_status(cfg, self.model, self.operation)
         timeout = aiohttp.ClientTimeout(total=cfg.timeout)
@@ -210,7 +166,7 @@ class UngatedTrigger(_TransportTrigger):
 class SyncHookTrigger(_TransportTrigger):
     """Baseline (b): the synchronous httpx hook called inside ``async def run`` (blocks the loop)."""
 
-    async def astatus(self, hook: VideoGatewayHook) -> StatusResult:
+    async def _status(self, hook: VideoGatewayHook) -> StatusResult:
         await hook.aconfig()  # the connection read as the real trigger reads it; the call is sync
         return hook.status(self.model, self.operation)
 
@@ -224,7 +180,7 @@ class HttpxAsyncTrigger(_TransportTrigger):
     """Baseline (c): one shared ``httpx.AsyncClient`` per event loop, as many connections as the
     aiohttp pool."""
 
-    async def astatus(self, hook: VideoGatewayHook) -> StatusResult:
+    async def _status(self, hook: VideoGatewayHook) -> StatusResult:
         cfg = await hook.aconfig()
         request = protocol.build_status(cfg, self.model, self.operation)
         loop = asyncio.get_running_loop()
@@ -245,6 +201,8 @@ class HttpxAsyncTrigger(_TransportTrigger):
 
 
 class Variant:
+    """One way of polling: ``key`` for ``--variants``, ``label`` for the tables, the trigger class."""
+
     def __init__(self, key: str, label: str, trigger: type[VideoGenerationTrigger]) -> None:
         self.key, self.label, self.trigger = key, label, trigger
 
@@ -500,13 +458,7 @@ def _child(args: argparse.Namespace) -> int:
 
 
 def _gateway_env(emulator: Any) -> dict[str, str]:
-    conn = {
-        "conn_type": "ai_gateway",
-        "host": emulator.base_url,
-        "password": emulator.api_key,
-        "extra": {"timeout": 60},
-    }
-    return {"AIRFLOW_CONN_AI_GATEWAY_DEFAULT": json.dumps(conn)}
+    return {"AIRFLOW_CONN_AI_GATEWAY_DEFAULT": emulator.connection_json(timeout=60)}
 
 
 def _client_command(

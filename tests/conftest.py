@@ -6,7 +6,6 @@ its own ``AIRFLOW_HOME`` with a SQLite database and a DAGs folder before anythin
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -54,9 +53,7 @@ def airflow_home() -> Path:
 
 def point_connection_at(emulator: EmulatorProcess, conn_id: str = "AI_GATEWAY_DEFAULT") -> None:
     """Point the ``AIRFLOW_CONN_<conn_id>`` connection at an emulator."""
-    os.environ[f"AIRFLOW_CONN_{conn_id}"] = json.dumps(
-        {"conn_type": "ai_gateway", "host": emulator.base_url, "password": API_KEY, "extra": {"timeout": 10}}
-    )
+    os.environ[f"AIRFLOW_CONN_{conn_id}"] = emulator.connection_json(API_KEY, timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -46,7 +46,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from airflow_video_gen.emulator.faults import FaultInjector, drop_connection
 from airflow_video_gen.emulator.files import FileStore
@@ -72,6 +72,8 @@ JSON_TYPE = "application/json"
 KEEP_ALIVE = b": keep-alive\n\n"
 #: Scope key of the server's own ``send`` callable, which :func:`drop_connection` needs.
 RAW_SEND = "airflow_video_gen.emulator.raw_send"
+#: Scope key set by a ``lost`` fault: the call is carried out, then its answer is not sent.
+LOSE_ANSWER = "airflow_video_gen.emulator.lose_answer"
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -87,10 +89,14 @@ class EmulatorApp(Starlette):
     """
 
     fast_routes: dict[tuple[str, str], Handler]
+    #: Whether ``lost`` faults are drawn: only then is every answer checked before it is sent.
+    may_lose_answers: bool = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             scope[RAW_SEND] = send
+            if self.may_lose_answers:
+                send = _unless_lost(scope, send)
             handler = self.fast_routes.get((scope["method"], scope["path"]))
             if handler is not None:
                 request = Request(scope, receive)
@@ -101,6 +107,19 @@ class EmulatorApp(Starlette):
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+def _unless_lost(scope: Scope, send: Send) -> Send:
+    """``send``, except that once a ``lost`` fault has marked the call, the connection is closed
+    in place of the answer."""
+
+    async def guarded(message: Message) -> None:
+        if not scope.get(LOSE_ANSWER):
+            await send(message)
+        elif message["type"] == "http.response.start":
+            await drop_connection(scope[RAW_SEND])
+
+    return guarded
 
 
 @dataclass
@@ -218,6 +237,9 @@ class Emulator:
             return None
         if kind == "slow":
             await asyncio.sleep(self.faults.spec.slow_s)
+            return None
+        if kind == "lost":
+            request.scope[LOSE_ANSWER] = True
             return None
         if kind == "drop":
             await drop_connection(request.scope[RAW_SEND])
@@ -471,5 +493,6 @@ def create_app(settings: EmulatorSettings) -> Starlette:
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )
     app.fast_routes = {("POST", f"{BASE_PATH}{STATUS_PATH}"): emulator.status}
+    app.may_lose_answers = any(kind == "lost" for _, kind in settings.faults.rates)
     app.state.emulator = emulator
     return app

@@ -10,7 +10,9 @@ A fault spec is a comma-separated list of ``target=value`` items::
     for all four; an item naming one endpoint overrides a ``*`` item of the same kind.
     Kinds: ``429`` (``rate_limit_exceeded`` with a ``Retry-After`` header), ``500``
     (``internal_server_error``), ``502``, ``503``, ``drop`` (the connection is closed with no
-    answer at all) and ``slow`` (the normal answer, ``slow_s`` seconds late).
+    answer at all), ``slow`` (the normal answer, ``slow_s`` seconds late) and ``lost`` (the call
+    is carried out, a start billed and its job created, but the connection is closed instead of
+    the answer: the reply lost on the way back, the case idempotency keys exist for).
     The rates of one endpoint add up to at most 1: each call draws once and gets at most one fault.
 ``job.error=<rate>`` / ``job.cancel=<rate>``
     The share of new jobs that end ``error`` / ``cancelled`` after their latency (on the SSE call:
@@ -23,10 +25,10 @@ A fault spec is a comma-separated list of ``target=value`` items::
 ``slow_s=<seconds>``
     The delay of a ``slow`` answer (default 2).
 
-A faulted call never bills, creates a job or reads its body: the fault is drawn right after the
-API key is checked (result files need no key: first thing). Only calls with a valid key draw, so a
-misconfigured client does not shift the sequence. On ``generate`` an HTTP fault is the answer
-itself, before any event.
+A faulted call (``lost`` aside) never bills, creates a job or reads its body: the fault is drawn
+right after the API key is checked (result files need no key: first thing). Only calls with a
+valid key draw, so a misconfigured client does not shift the sequence. On ``generate`` an HTTP
+fault is the answer itself, before any event.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ __all__ = ["ENDPOINTS", "KINDS", "FaultInjector", "FaultSpec", "FaultSpecError",
 
 ENDPOINTS = ("start", "status", "generate", "files")
 #: Call fault kinds, in the order a draw walks them.
-KINDS = ("429", "500", "502", "503", "drop", "slow")
+KINDS = ("429", "500", "502", "503", "drop", "slow", "lost")
 JOB_KINDS = ("error", "cancel")
 
 _ERRORS: dict[str, tuple[int, str, str]] = {

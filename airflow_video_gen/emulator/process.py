@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -115,6 +116,22 @@ class EmulatorProcess:
     def base_url(self) -> str:
         """The base URL to give a client: ``http://127.0.0.1:<port>/v4/ai``."""
         return self.root_url + BASE_PATH
+
+    def connection_json(self, api_key: str | None = None, **extra: Any) -> str:
+        """An ``ai_gateway`` connection to this emulator, as the JSON an ``AIRFLOW_CONN_<ID>``
+        variable takes.
+
+        :param api_key: The key the connection sends (default: the emulator's own).
+        :param extra: Connection extras (``timeout``, ``verify``, ``team``).
+        """
+        connection: dict[str, Any] = {
+            "conn_type": "ai_gateway",
+            "host": self.base_url,
+            "password": api_key or self.api_key,
+        }
+        if extra:
+            connection["extra"] = extra
+        return json.dumps(connection)
 
     # -- lifecycle -------------------------------------------------------------------------------
 

@@ -82,13 +82,27 @@ def pool_gate() -> asyncio.Semaphore:
     the connector, for as long as the queue takes. With thousands of triggers polling, those
     waiting requests live for seconds, reach the garbage collector's oldest generation and make it
     walk the whole triggerer heap again and again; at the gate, a waiting call holds only its
-    coroutine. The wait also stays out of the request's own timeout.
+    coroutine. A call waits at the gate for at most its connection's ``timeout``, then fails as a
+    transient error (retried as any other), so a hung gateway does not queue calls forever.
     """
     loop = asyncio.get_running_loop()
     gate = _POOL_GATES.get(loop)
     if gate is None:
         gate = _POOL_GATES[loop] = asyncio.Semaphore(ASYNC_POOL_SIZE)
     return gate
+
+
+async def _enter(gate: asyncio.Semaphore, timeout: float) -> None:
+    """Pass ``gate``, waiting at most ``timeout`` seconds (a free gate costs no timer)."""
+    if not gate.locked():
+        await gate.acquire()
+        return
+    try:
+        await asyncio.wait_for(gate.acquire(), timeout)
+    except asyncio.TimeoutError:
+        raise GatewayTransportError(
+            f"no free connection within {timeout:g} s ({ASYNC_POOL_SIZE} calls in flight on this event loop)"
+        ) from None
 
 
 async def close_shared_sessions() -> None:
@@ -224,8 +238,14 @@ class VideoGatewayHook(BaseHook):
     # ----------------------------------------------------------------------------------- sync
 
     def retry_delay(self, attempt: int, error: GatewayError, what: str) -> float:
-        """Seconds before retry number ``attempt`` (from 1), logged; raises ``error`` when the
-        policy says not to retry. Shared by both transports: only the sleeping differs."""
+        """Seconds before retry number ``attempt``, logged; shared by both transports (only the
+        sleeping differs).
+
+        :param attempt: The retry about to be made, from 1.
+        :param error: What the failed try raised.
+        :param what: The call, for the log line (``"status <model>"``).
+        :raises GatewayError: ``error`` itself, when the policy says not to retry.
+        """
         delay = self.retry_policy.delay(attempt - 1, error)
         if delay is None:
             raise error
@@ -235,20 +255,33 @@ class VideoGatewayHook(BaseHook):
         )
         return delay
 
-    def _send(self, request: HttpRequest, reader: Reader[T], what: str) -> T:
+    def call_with_retries(self, call: Callable[[], T], what: str) -> T:
+        """``call()``, tried again after transient failures as :attr:`retry_policy` says.
+
+        :param call: Makes the whole call, from its first byte (a download is started again).
+        :param what: The call, for the log lines.
+        :raises GatewayError: The last error, once the policy gives up (or at once when it is not
+            transient); an ``httpx`` transport error is raised as ``GatewayTransportError``.
+        """
         attempt = 0
         while True:
             try:
-                resp = self.client.request(
-                    request.method, request.url, headers=request.headers, content=request.body
-                )
-                return reader(resp.status_code, resp.headers, resp.content)
+                return call()
             except httpx.TransportError as exc:
                 error: GatewayError = GatewayTransportError(f"{type(exc).__name__}: {exc}")
             except GatewayError as exc:
                 error = exc
             attempt += 1
             time.sleep(self.retry_delay(attempt, error, what))
+
+    def _send(self, request: HttpRequest, reader: Reader[T], what: str) -> T:
+        def call() -> T:
+            resp = self.client.request(
+                request.method, request.url, headers=request.headers, content=request.body
+            )
+            return reader(resp.status_code, resp.headers, resp.content)
+
+        return self.call_with_retries(call, what)
 
     def start(self, model: str, body: Mapping[str, Any], idempotency_key: str) -> StartResult:
         """Start a generation (billable). The same ``idempotency_key`` never bills twice.
@@ -367,17 +400,19 @@ class VideoGatewayHook(BaseHook):
         attempt = 0
         while True:
             try:
-                async with (
-                    pool_gate(),
-                    shared_session(cfg.verify).request(
+                gate = pool_gate()
+                await _enter(gate, cfg.timeout)
+                try:
+                    async with shared_session(cfg.verify).request(
                         request.method,
                         request.url,
                         headers=request.headers,
                         data=request.body,
                         timeout=timeout,
-                    ) as resp,
-                ):
-                    content = await resp.read()
+                    ) as resp:
+                        content = await resp.read()
+                finally:
+                    gate.release()
                 return reader(resp.status, resp.headers, content)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 error: GatewayError = GatewayTransportError(f"{type(exc).__name__}: {exc}")

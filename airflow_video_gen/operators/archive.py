@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, suppress
 from datetime import datetime, timezone
@@ -214,39 +213,35 @@ class ArchiveVideoOperator(BaseOperator):
         too) is started again from its first byte after the hook's retry delay, as a status call
         would be; the failed try's multipart upload is aborted first, so no part is left behind.
         """
-        attempt = 0
-        while True:
-            try:
-                return store_stream(
+        try:
+            return hook.call_with_retries(
+                lambda: store_stream(
                     client,
                     uri,
                     open_chunks,
                     content_type=media_type,
                     overwrite=self.overwrite,
                     part_size=self.part_size,
-                )
-            except S3ConflictError as exc:
-                raise AirflowFailException(f"{type(self).__name__}: {exc}") from exc
-            except VideoTooLargeError as exc:
-                raise AirflowFailException(f"{type(self).__name__} max_video_bytes: {uri}: {exc}") from exc
-            except NotFoundError as exc:
-                raise AirflowFailException(
-                    f"{type(self).__name__}: the gateway no longer serves the file for {uri} ({exc}); "
-                    "results must be archived before they expire"
+                ),
+                f"download for {uri}",
+            )
+        except S3ConflictError as exc:
+            raise AirflowFailException(f"{type(self).__name__}: {exc}") from exc
+        except VideoTooLargeError as exc:
+            raise AirflowFailException(f"{type(self).__name__} max_video_bytes: {uri}: {exc}") from exc
+        except NotFoundError as exc:
+            raise AirflowFailException(
+                f"{type(self).__name__}: the gateway no longer serves the file for {uri} ({exc}); "
+                "results must be archived before they expire"
+            ) from exc
+        except GatewayError as exc:
+            if exc.retryable:
+                raise AirflowException(
+                    f"Download for {uri} failed (the task will be retried): {exc}"
                 ) from exc
-            except GatewayError as exc:
-                if not exc.retryable:
-                    raise AirflowFailException(f"Download for {uri} failed: {exc}") from exc
-                attempt += 1
-                try:
-                    delay = hook.retry_delay(attempt, exc, f"download for {uri}")
-                except GatewayError:
-                    raise AirflowException(
-                        f"Download for {uri} failed {attempt} times (the task will be retried): {exc}"
-                    ) from exc
-                time.sleep(delay)
-            except (ClientError, BotoCoreError) as exc:
-                raise AirflowException(f"S3 refused {uri} (the try will be retried): {exc}") from exc
+            raise AirflowFailException(f"Download for {uri} failed: {exc}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise AirflowException(f"S3 refused {uri} (the try will be retried): {exc}") from exc
 
     def _archive_last_frame(self, client: Any, fetched: _Fetched, base: str) -> str | None:
         frame = fetched.last_frame()

@@ -156,6 +156,23 @@ def test_dropped_connection_slow_answer_and_job_error(image_host, gateway_for):
     assert stats["renders_done"] == 0
 
 
+def test_a_lost_answer_bills_the_start_and_a_replay_with_the_same_key_bills_nothing_more(
+    image_host, gateway_for
+):
+    with EmulatorProcess(faults="start.lost=1", latency=0.2) as emulator:
+        gateway = gateway_for(emulator)
+        body = grok_body(image_host.url("start.png"))
+        for _ in range(2):  # the first try and its retry, both answered by a closed connection
+            with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+                gateway.start(GROK, body, key="avg_lost_once")
+        stats = emulator.stats()
+    assert stats["faults"] == {"start.lost": 2}
+    assert stats["start_calls"] == 2
+    assert stats["starts_billed"] == 1  # carried out once, the retry replayed it
+    assert stats["idempotent_replays"] == 1
+    assert sum(stats["jobs"].values()) == 1
+
+
 def _observe(emulator: EmulatorProcess, image_url: str, calls: int, jobs: int) -> tuple[list[str], list[str]]:
     """What ``calls`` status calls and ``jobs`` jobs met: status codes (or ``drop``), final states."""
     headers = emulator.headers(GROK)

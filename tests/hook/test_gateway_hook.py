@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from airflow_video_gen import protocol
-from airflow_video_gen.hooks.gateway import VideoGatewayHook, close_shared_sessions, shared_session
+from airflow_video_gen.hooks.gateway import (
+    ASYNC_POOL_SIZE,
+    VideoGatewayHook,
+    close_shared_sessions,
+    pool_gate,
+    shared_session,
+)
 from airflow_video_gen.models import VideoRequest
 from airflow_video_gen.protocol import GatewayConfig, RetryPolicy
 from tests.sdk_reference.recording_server import RecordingGateway
@@ -229,6 +235,29 @@ async def test_async_transport_shares_one_session_and_retries() -> None:
 async def test_async_errors_are_the_same_types() -> None:
     with RecordingGateway(failures={"start": [400]}) as gw, pytest.raises(protocol.InvalidRequestError):
         await make_hook(gw).astart(MODEL, body(), "k")
+    await close_shared_sessions()
+
+
+async def test_calls_wait_at_the_pool_gate_for_at_most_the_timeout(gateway: RecordingGateway) -> None:
+    config = GatewayConfig(api_key="sk-test-0123456789", base_url=gateway.base_url, timeout=0.5)
+    hook = VideoGatewayHook(config=config, retry_policy=RetryPolicy(max_retries=0))
+    start = await hook.astart(MODEL, body(), "avg_gate")
+    gate = pool_gate()
+    for _ in range(ASYNC_POOL_SIZE):  # every connection of the loop busy
+        await gate.acquire()
+    began = time.monotonic()
+    with pytest.raises(protocol.GatewayTransportError, match=r"no free connection within 0.5 s \(100 calls"):
+        await hook.astatus(MODEL, start.operation)
+    assert 0.5 <= time.monotonic() - began < 2
+    assert len(gateway.requests) == 1  # the status call never left the gate
+    waiting = asyncio.ensure_future(hook.astatus(MODEL, start.operation))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    gate.release()  # a connection frees up: the waiting call goes through
+    assert (await waiting).status in ("pending", "completed")
+    assert len(gateway.requests) == 2
+    for _ in range(ASYNC_POOL_SIZE - 1):
+        gate.release()
     await close_shared_sessions()
 
 

@@ -7,6 +7,7 @@ fixtures of other test packages running in the same process keep theirs.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import uuid
@@ -115,6 +116,9 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         _STACK["left"] = sum("stack" in getattr(i, "fixturenames", ()) for i in request.session.items)
     if _STACK["stack"] is None:
         _STACK["stack"] = Stack(tmp_path_factory.mktemp("stack")).start()
+        # Stopped after its last test below; and at exit too, should that test never come (-x, ^C,
+        # a failing fixture): its components run in sessions of their own and would outlive us.
+        atexit.register(_STACK["stack"].stop)
     try:
         yield _STACK["stack"]
     finally:

@@ -1,6 +1,8 @@
-"""A quarter of all gateway calls fail (429 with Retry-After, 500, 503, dropped connections) or
-answer late, on every endpoint: a hundred generations still go through stage, submit, sensor and
-archive with none lost, none billed twice and no task failed.
+"""A quarter of all gateway calls fail (429 with Retry-After, 500, 503, dropped connections, answers
+lost after the call was carried out) or answer late, on every endpoint: a hundred generations still
+go through stage, submit, sensor and archive with none lost, none billed twice and no task failed.
+The lost answers are the hard case: the gateway started (and billed) the generation, the client
+never heard, and only the idempotency key keeps its retry from billing again.
 
 Run with ``dag.test()``: tasks run one after another in this process, so the fault waits add up
 (each at most a few seconds: ``Retry-After`` 1 s, slow answers 1 s, backoff from 1 s), but a task
@@ -29,9 +31,9 @@ pytestmark = [pytest.mark.slow]
 
 COUNT = 100
 #: A quarter of the calls to every endpoint (start, status, files) fail or answer late.
-FAULTS = "*.429=0.07,*.500=0.05,*.503=0.05,*.drop=0.04,*.slow=0.04,seed=11,retry_after=1,slow_s=1"
+FAULTS = "*.429=0.07,*.500=0.05,*.503=0.05,*.drop=0.02,*.lost=0.02,*.slow=0.04,seed=11,retry_after=1,slow_s=1"
 #: Fault kinds that fail a call (``slow`` answers, late).
-FAILING = ("429", "500", "502", "503", "drop")
+FAILING = ("429", "500", "502", "503", "drop", "lost")
 COLORS = (
     "navy",
     "seagreen",
@@ -103,6 +105,10 @@ def test_a_hundred_generations_through_a_quarter_of_calls_failing(
     assert len(result.states) == 4 * COUNT
     assert stats["starts_billed"] == COUNT
     assert stats["jobs"]["completed"] == COUNT
+    # Every start whose answer was lost was sent again with its key and replayed, not billed.
+    lost_starts = stats["faults"].get("start.lost", 0)
+    assert lost_starts > 0
+    assert stats["idempotent_replays"] == lost_starts
     submissions = [result.xcom("submit", map_index=i) for i in range(COUNT)]
     assert len({json.dumps(s["operation"]) for s in submissions}) == COUNT
     archived = [result.xcom("archive", map_index=i) for i in range(COUNT)]

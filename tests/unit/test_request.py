@@ -163,3 +163,38 @@ def test_presigned_url_signatures_stay_out_of_xcom_and_the_fingerprint() -> None
     assert "abc123" not in json.dumps(first.describe())
     assert first.describe()["prompt"]["image"]["source"] == "https://bucket.s3.amazonaws.com/a.png?..."
     assert first.fingerprint() == second.fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("options", "param", "says"),
+    [
+        ({"gateway": {"tags": {"when": float("nan")}}}, "providerOptions.gateway.tags.when", "is nan"),
+        ({"gateway": {"weights": [1.0, float("inf")]}}, "providerOptions.gateway.weights[1]", "is inf"),
+        ({"gateway": {"raw": b"\x00\x01"}}, "providerOptions.gateway.raw", "is bytes"),
+        ({"gateway": {"when": {1, 2}}}, "providerOptions.gateway.when", "is set"),
+    ],
+)
+def test_values_json_cannot_carry_are_refused_before_the_body_is_built(
+    options: dict[str, object], param: str, says: str
+) -> None:
+    call = {"prompt": {"image": "https://a/b.png", "text": "x"}, "providerOptions": options}
+    with pytest.raises(InvalidVideoRequest) as refused:
+        VideoRequest.from_sdk_call(KLING, call)
+    (error,) = refused.value.errors
+    assert error["param"] == param
+    assert says in error["message"]
+    assert KLING in error["message"]
+    assert "JSON cannot carry" in error["message"]
+
+
+def test_a_value_its_option_already_refuses_is_reported_once() -> None:
+    camera = {"type": "simple", "config": {"zoom": float("nan")}}
+    call = {
+        "prompt": {"image": "https://a/b.png", "text": "x"},
+        "providerOptions": {"klingai": {"cameraControl": camera}},
+    }
+    with pytest.raises(InvalidVideoRequest) as refused:
+        VideoRequest.from_sdk_call(KLING, call)
+    (error,) = refused.value.errors
+    assert error["param"] == "providerOptions.klingai.cameraControl.config.zoom"
+    assert "less than or equal to 10 (got nan)" in error["message"]
