@@ -103,26 +103,16 @@ def leftovers(s3: LocalS3, bucket: str, prefix: str = "") -> tuple[list[str], li
 
 # ------------------------------------------------------------------------------------ real stack
 
-_STACK: dict[str, Any] = {"stack": None, "left": None}
 
-
-@pytest.fixture
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The real Airflow stack (:class:`~tests.reliability.stack.Stack`), started by the first test
-    that needs it and stopped after the last one: they run one after another on one worker
-    (``xdist_group("reliability")``), which is the whole reason to share it (it takes half a
-    minute to start)."""
-    if _STACK["left"] is None:
-        _STACK["left"] = sum("stack" in getattr(i, "fixturenames", ()) for i in request.session.items)
-    if _STACK["stack"] is None:
-        _STACK["stack"] = Stack(tmp_path_factory.mktemp("stack")).start()
-        # Stopped after its last test below; and at exit too, should that test never come (-x, ^C,
-        # a failing fixture): its components run in sessions of their own and would outlive us.
-        atexit.register(_STACK["stack"].stop)
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The real Airflow stack (:class:`~tests.reliability.stack.Stack`), shared by the tests that
+    need it: they run one after another on one worker (``xdist_group("reliability")``), which is
+    the whole reason to share it (it takes half a minute to start)."""
+    running = Stack(tmp_path_factory.mktemp("stack")).start()
+    # Its components run in sessions of their own: stop them even if the session is cut short.
+    atexit.register(running.stop)
     try:
-        yield _STACK["stack"]
+        yield running
     finally:
-        _STACK["left"] -= 1
-        if _STACK["left"] <= 0:
-            _STACK["stack"].stop()
-            _STACK["stack"] = None
+        running.stop()
