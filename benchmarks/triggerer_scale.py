@@ -51,9 +51,11 @@ import gc
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
@@ -682,6 +684,73 @@ def _start_sync(emulator: Any, n: int) -> list[dict[str, Any]]:
     return out
 
 
+class StatsdListener(threading.Thread):
+    """A StatsD server on loopback UDP that keeps what Airflow's components send it: each gauge's
+    values and each counter's total, by metric name (tags dropped)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.5)
+        self.port = int(self.sock.getsockname()[1])
+        self.gauges: dict[str, list[float]] = {}
+        self.counters: dict[str, float] = {}
+        self._halt = threading.Event()
+
+    def env(self) -> dict[str, str]:
+        """Airflow's settings that send its metrics here."""
+        return {
+            "AIRFLOW__METRICS__STATSD_ON": "True",
+            "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+            "AIRFLOW__METRICS__STATSD_PORT": str(self.port),
+            "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+        }
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                data = self.sock.recv(65535)
+            except OSError:
+                continue
+            for line in data.decode(errors="replace").splitlines():
+                self._take(line)
+
+    def _take(self, line: str) -> None:
+        # name:value|type[|@rate][|#tags]
+        name, _, rest = line.partition(":")
+        value_text, _, kind_rest = rest.partition("|")
+        kind = kind_rest.split("|")[0]
+        try:
+            value = float(value_text)
+        except ValueError:
+            return
+        name = name.removeprefix("airflow.")
+        if kind == "g":
+            self.gauges.setdefault(name, []).append(value)
+        elif kind == "c":
+            self.counters[name] = self.counters.get(name, 0.0) + value
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
+        self.sock.close()
+
+    def figures(self, contains: str) -> dict[str, Any]:
+        """The metrics whose name holds ``contains``: gauges as last and max, counters as totals."""
+        out: dict[str, Any] = {}
+        for name, values in sorted(self.gauges.items()):
+            # The same gauge again with the hostname appended to its name (StatsD without tags).
+            if name.rsplit(".", 1)[0] in self.gauges:
+                continue
+            if contains in name:
+                out[name] = {"last": values[-1], "max": max(values), "samples": len(values)}
+        for name, total in sorted(self.counters.items()):
+            if contains in name:
+                out[name] = {"total": total}
+        return out
+
+
 def _log_figures(text: str) -> dict[str, Any]:
     running = [
         int(line.split(" triggers currently running")[0].split()[-1])
@@ -711,8 +780,11 @@ def real_triggerer(
         (dags / "bench_deferred_sensors.py").write_text(
             _SENSOR_DAG.format(n=n, slots=max(16, slots), interval=interval)
         )
+        metrics = StatsdListener()
+        metrics.start()
         env = {**_gateway_env(emulator), "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, n + 100))}
         env["AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES"] = "airflow.* airflow_video_gen.*"
+        env.update(metrics.env())
         with LocalAirflow(home, dags, env=env, parallelism=slots) as airflow:
             triggerer = airflow.processes["triggerer"].pid
             airflow.wait_for_dag("bench_deferred_sensors")
@@ -748,6 +820,8 @@ def real_triggerer(
             figures["observed_s"] = round(t1 - t0, 1)
             figures["load"] = load()
             figures.update(_log_figures(airflow.log_tail("triggerer", 2_000_000)))
+        metrics.stop()
+        figures["triggerer_metrics"] = metrics.figures("trigger")
     return figures
 
 
@@ -773,6 +847,12 @@ def real_table(r: dict[str, Any]) -> str:
         ),
         ("blocked-loop warnings", str(r["blocked_warnings"]), r["load"]),
     ]
+    for name, values in r.get("triggerer_metrics", {}).items():
+        if "total" in values:
+            shown = f"{values['total']:,.0f} (counter total)"
+        else:
+            shown = f"last {values['last']:,.0f}, max {values['max']:,.0f} ({values['samples']:,} samples)"
+        rows.append((f"StatsD `{name}`", shown, r["load"]))
     return table(("real triggerer", "figure", "load"), rows)
 
 
