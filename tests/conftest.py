@@ -10,7 +10,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 _HOME = Path(tempfile.mkdtemp(prefix=f"avg-airflow-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
@@ -51,9 +51,13 @@ def airflow_home() -> Path:
     return _HOME
 
 
-def point_connection_at(emulator: EmulatorProcess, conn_id: str = "AI_GATEWAY_DEFAULT") -> None:
-    """Point the ``AIRFLOW_CONN_<conn_id>`` connection at an emulator."""
-    os.environ[f"AIRFLOW_CONN_{conn_id}"] = emulator.connection_json(API_KEY, timeout=10)
+def point_connection_at(emulator: EmulatorProcess, conn_id: str = "AI_GATEWAY_DEFAULT", **extra: Any) -> str:
+    """Point the ``AIRFLOW_CONN_<conn_id>`` connection at an emulator (extras: ``timeout`` 10 s
+    unless given); returns the connection id."""
+    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = emulator.connection_json(
+        API_KEY, **{"timeout": 10, **extra}
+    )
+    return conn_id.lower()
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +90,7 @@ def image_host() -> Iterator[ImageHost]:
 
 
 @pytest.fixture(scope="session")
-def decode_mp4() -> Callable[[bytes], Mp4]:
-    """Decode an MP4 with PyAV: size, frame rate, frame count, audio, first and last frames."""
+def decode_mp4() -> Callable[..., Mp4]:
+    """Decode an MP4 with PyAV (:func:`tests.media.read_mp4`): size, frame rate, frame count,
+    audio, the first and last frames and any frames asked for with ``keep``."""
     return read_mp4

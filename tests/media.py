@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -91,7 +91,8 @@ def mean_diff(a: np.ndarray, b: np.ndarray) -> float:
 
 @dataclass
 class Mp4:
-    """What PyAV reads from an MP4."""
+    """What PyAV reads from an MP4: counts, size, rate, audio and a few frames (not all of them: a
+    1280x720 clip would take hundreds of MB as RGB arrays)."""
 
     width: int
     height: int
@@ -100,26 +101,39 @@ class Mp4:
     has_audio: bool
     first: np.ndarray
     last: np.ndarray
-    frame_at: Callable[[int], np.ndarray]
+    kept: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:
         return self.frames / float(self.fps)
 
+    def frame_at(self, index: int) -> np.ndarray:
+        """Frame ``index``, which must have been asked for (``keep``) when decoding."""
+        if index == 0:
+            return self.first
+        assert index in self.kept, f"frame {index} was not kept; pass keep=({index},) to read_mp4"
+        return self.kept[index]
 
-def read_mp4(data: bytes) -> Mp4:
-    """Decode every frame (keeping the first, the last and any asked for later)."""
+
+def read_mp4(data: bytes, keep: Iterable[int] = ()) -> Mp4:
+    """Decode every frame of an MP4, keeping the first, the last and those at ``keep``."""
     assert data[4:8] == b"ftyp", "not an MP4"
-    frames: list[np.ndarray] = []
+    wanted = set(keep)
+    kept: dict[int, np.ndarray] = {}
+    first: np.ndarray | None = None
+    last: Any = None
+    count = 0
     with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.video[0]
         fps = stream.average_rate
         has_audio = bool(container.streams.audio)
-        for frame in container.decode(stream):
-            frames.append(frame.to_ndarray(format="rgb24"))
-    assert frames, "no video frames"
+        for count, frame in enumerate(container.decode(stream), start=1):
+            if first is None:
+                first = frame.to_ndarray(format="rgb24")
+            if count - 1 in wanted:
+                kept[count - 1] = frame.to_ndarray(format="rgb24")
+            last = frame
+    assert first is not None, "no video frames"
     assert fps is not None
-    height, width = frames[0].shape[:2]
-    return Mp4(
-        width, height, Fraction(fps), len(frames), has_audio, frames[0], frames[-1], frames.__getitem__
-    )
+    height, width = first.shape[:2]
+    return Mp4(width, height, Fraction(fps), count, has_audio, first, last.to_ndarray(format="rgb24"), kept)

@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from boto3.exceptions import S3TransferFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_video_gen.hooks.gateway import DEFAULT_MAX_VIDEO_BYTES
@@ -27,7 +28,6 @@ from airflow_video_gen.s3 import (
     check_part_size,
     head_object,
     is_prefix,
-    iter_object,
     join_uri,
     parse_s3_uri,
     s3_hook,
@@ -173,7 +173,7 @@ class JoinVideosOperator(BaseOperator):
         return {"s3_uri": uri, "size": stored.size, "sha256": stored.sha256, "duration_s": probe.duration_s}
 
     def _download(self, client: Any, uri: str, path: Path) -> Path:
-        """One clip from S3 to a local file, streamed."""
+        """One clip from S3 to a local file (boto3's managed transfer: streamed, in parallel parts)."""
         bucket, key = parse_s3_uri(uri)
         try:
             head = head_object(client, bucket, key)
@@ -185,10 +185,8 @@ class JoinVideosOperator(BaseOperator):
                     f"{type(self).__name__} max_video_bytes: clip {uri} is {size:,} bytes; "
                     f"at most {self.max_video_bytes:,} are accepted"
                 )
-            with path.open("wb") as file:
-                for chunk in iter_object(client, bucket, key):
-                    file.write(chunk)
-        except (ClientError, BotoCoreError) as exc:
+            client.download_file(bucket, key, str(path))
+        except (ClientError, BotoCoreError, S3TransferFailedError) as exc:
             raise AirflowException(f"Could not read clip {uri} (the try will be retried): {exc}") from exc
         self.log.info("Clip %s (%d bytes)", uri, size)
         return path

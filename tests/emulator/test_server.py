@@ -243,7 +243,7 @@ def test_seedance_references_shown_in_turn(gateway, decode_mp4, image_host, padd
     }
     done = gateway.run(SEEDANCE_LITE, body)
     assert done["status"] == "completed", done
-    mp4 = decode_mp4(gateway.download(done["videos"][0]))
+    mp4 = decode_mp4(gateway.download(done["videos"][0]), keep=(24, 48))
     assert (mp4.width, mp4.height) == (854, 480)
     assert_timing(mp4, 3)
     refs = [padded(image_host.image(n), 854, 480) for n in names]

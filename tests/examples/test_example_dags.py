@@ -13,7 +13,8 @@ import pytest
 
 from airflow_video_gen.emulator.process import EmulatorProcess
 from tests.airflow_harness import DagRunResult, run_dag_file
-from tests.examples.conftest import DAGS, Decoded, decode, fitted, list_keys, mean_diff, read_s3
+from tests.examples.conftest import DAGS, fitted, list_keys, read_s3
+from tests.media import Mp4, mean_diff, read_mp4
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]
 
@@ -31,7 +32,7 @@ class Expected:
     size: tuple[int, int]
     audio: bool
     keep: tuple[int, ...] = ()
-    check: Callable[[DagRunResult, Decoded], None] | None = None
+    check: Callable[[DagRunResult, Mp4], None] | None = None
 
 
 def sun_pixels(frame: np.ndarray) -> int:
@@ -40,7 +41,7 @@ def sun_pixels(frame: np.ndarray) -> int:
     return int(((r > 200) & (g > 180) & (b < 180)).sum())
 
 
-def veo(result: DagRunResult, video: Decoded) -> None:
+def veo(result: DagRunResult, video: Mp4) -> None:
     # Cropped, not padded: the portrait fills the 16:9 frame (no black bars at the sides).
     assert mean_diff(video.first, fitted("portrait.png", 1280, 720, "crop")) < SAME
     assert mean_diff(video.first, fitted("portrait.png", 1280, 720, "pad")) > DIFFERENT
@@ -48,7 +49,7 @@ def veo(result: DagRunResult, video: Decoded) -> None:
     assert options == {"generateAudio": True, "resizeMode": "crop"}
 
 
-def first_and_last(video: Decoded, first: str, last: str) -> None:
+def first_and_last(video: Mp4, first: str, last: str) -> None:
     """The clip opens on ``first`` and ends on ``last`` (each nearer to its own picture than to the
     other by far: the two flowers differ only in their petals and the light)."""
     start, end = fitted(first, video.width, video.height), fitted(last, video.width, video.height)
@@ -58,20 +59,20 @@ def first_and_last(video: Decoded, first: str, last: str) -> None:
     assert mean_diff(video.last, end) < mean_diff(video.last, start) / 3
 
 
-def kling_first_last(result: DagRunResult, video: Decoded) -> None:
+def kling_first_last(result: DagRunResult, video: Mp4) -> None:
     first_and_last(video, "flower_open.png", "flower_dusk.png")
     assert result.xcom("submit")["request"]["providerOptions"]["klingai"]["imageTail"]["source"].endswith(
         "flower_dusk.png"
     )
 
 
-def kling_camera(result: DagRunResult, video: Decoded) -> None:
+def kling_camera(result: DagRunResult, video: Mp4) -> None:
     assert mean_diff(video.first, fitted("landscape.png", 1280, 720)) < SAME
     # zoom 5 widens the field of view: the camera pulls back and the sun shrinks.
     assert sun_pixels(video.last) < 0.8 * sun_pixels(video.first)
 
 
-def kling_motion_brush(result: DagRunResult, video: Decoded) -> None:
+def kling_motion_brush(result: DagRunResult, video: Mp4) -> None:
     assert mean_diff(video.first, fitted("landscape.png", 1280, 720)) < SAME
     (mask,) = result.xcom("submit")["request"]["providerOptions"]["klingai"]["dynamicMasks"]
     assert mask["mask"]["source"].endswith("landscape_sun_mask.png")
@@ -79,25 +80,25 @@ def kling_motion_brush(result: DagRunResult, video: Decoded) -> None:
     assert mask["trajectories"][0] == {"x": 945, "y": 535}
 
 
-def kling_multi_shot(result: DagRunResult, video: Decoded) -> None:
+def kling_multi_shot(result: DagRunResult, video: Mp4) -> None:
     submitted = result.xcom("submit")
     shots = submitted["request"]["providerOptions"]["klingai"]["multiPrompt"]
     assert sum(int(s["duration"]) for s in shots) == submitted["request"]["duration"] == 6
     assert submitted["warnings"] == []  # the shots add up: no warning
 
 
-def kling_voices(result: DagRunResult, video: Decoded) -> None:
+def kling_voices(result: DagRunResult, video: Mp4) -> None:
     options = result.xcom("submit")["request"]["providerOptions"]["klingai"]
     assert options["sound"] == "on"
     assert options["voiceList"] == [{"voiceId": "your_voice_id"}]
     assert mean_diff(video.first, fitted("portrait.png", 720, 1280)) < SAME
 
 
-def seedance_first_last(result: DagRunResult, video: Decoded) -> None:
+def seedance_first_last(result: DagRunResult, video: Mp4) -> None:
     first_and_last(video, "flower_open.png", "flower_dusk.png")
 
 
-def seedance_references(result: DagRunResult, video: Decoded) -> None:
+def seedance_references(result: DagRunResult, video: Mp4) -> None:
     # The emulator shows each reference in turn for an equal share of the clip.
     for index, name in ((0, "cat.png"), (24, "city_night.png"), (48, "landscape.png")):
         assert mean_diff(video.kept.get(index, video.first), fitted(name, 1280, 720)) < SAME, name
@@ -133,7 +134,7 @@ def test_example_dag(emulator: EmulatorProcess, example_bucket: str, s3_client: 
     (entry,) = archived["videos"]
     assert entry["s3_uri"].startswith(f"s3://{example_bucket}/examples/{dag_id}/")
     data = read_s3(s3_client, entry["s3_uri"])
-    video = decode(data, keep=expected.keep)
+    video = read_mp4(data, keep=expected.keep)
     assert video.fps == 24
     assert video.frames == round(expected.seconds * 24)
     assert (video.width, video.height) == expected.size
@@ -155,7 +156,7 @@ def test_seedance_clip_chain(emulator: EmulatorProcess, example_bucket: str, s3_
     prefix = f"s3://{example_bucket}/examples/{dag_id}/"
 
     archives = [result.xcom(f"archive_{n}") for n in (1, 2, 3)]
-    clips = [decode(read_s3(s3_client, a["videos"][0]["s3_uri"])) for a in archives]
+    clips = [read_mp4(read_s3(s3_client, a["videos"][0]["s3_uri"])) for a in archives]
     assert [c.frames for c in clips] == [72, 72, 72]
     assert all(a["videos"][0]["s3_uri"].startswith(prefix) for a in archives)
     # Clip 2 starts from clip 1's archived last frame, clip 3 from clip 2's.
@@ -172,7 +173,7 @@ def test_seedance_clip_chain(emulator: EmulatorProcess, example_bucket: str, s3_
     assert joined["s3_uri"].endswith(".mp4")
     data = read_s3(s3_client, joined["s3_uri"])
     assert len(data) == joined["size"]
-    whole = decode(data, keep=(72, 144))
+    whole = read_mp4(data, keep=(72, 144))
     total = sum(c.duration for c in clips)
     assert abs(whole.duration - total) <= len(clips) / 24
     assert joined["duration_s"] == pytest.approx(total, abs=len(clips) / 24)

@@ -10,7 +10,8 @@ import pytest
 
 from airflow_video_gen.emulator.process import EmulatorProcess
 from tests.airflow_harness import run_dag_file
-from tests.examples.conftest import DAGS, decode, fitted, mean_diff, read_s3
+from tests.examples.conftest import DAGS, fitted, read_s3
+from tests.media import mean_diff, read_mp4
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]
 
@@ -40,7 +41,7 @@ def test_flagship_two_images_one_model(
         assert submitted["request"]["prompt"]["text"] == "The petals sway"
         (entry,) = result.xcom("archive", map_index=index)["videos"]
         assert entry["s3_uri"].startswith(f"s3://{example_bucket}/videos/")
-        video = decode(read_s3(s3_client, entry["s3_uri"]))
+        video = read_mp4(read_s3(s3_client, entry["s3_uri"]))
         assert (video.frames, video.fps, video.width, video.height) == (48, 24, 1280, 720)
         assert mean_diff(video.first, fitted(name, 1280, 720)) < 6.0
         sidecar = json.loads(read_s3(s3_client, entry["sidecar_s3_uri"]))

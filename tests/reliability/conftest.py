@@ -19,6 +19,7 @@ import pytest
 
 from airflow_video_gen.emulator.process import EmulatorProcess
 from airflow_video_gen.local_s3 import LocalS3
+from tests.conftest import point_connection_at
 from tests.reliability.stack import Stack
 
 AWS_CONN = "aws_reliability"
@@ -59,20 +60,10 @@ def retries_by_task(dag_id: str) -> dict[str, int]:
     return out
 
 
-def use_gateway(
-    emulator: EmulatorProcess | None, conn_id: str, *, key: str | None = None, host: str | None = None
-) -> str:
-    """Point connection ``conn_id`` at an emulator (or at ``host``); returns the connection id.
-
-    Plain HTTP on loopback, so TLS verification is off: a hook then loads no CA bundle (25 ms each).
-    """
-    base = host or (emulator.base_url if emulator else "")
-    api_key = key or (emulator.api_key if emulator else "unused-key")
-    extra = {"timeout": 10, "verify": False}
-    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
-        {"conn_type": "ai_gateway", "host": base, "password": api_key, "extra": extra}
-    )
-    return conn_id
+def use_gateway(emulator: EmulatorProcess, conn_id: str) -> str:
+    """Point connection ``conn_id`` at an emulator; returns the connection id. Plain HTTP on
+    loopback, so TLS verification is off: a hook then loads no CA bundle (25 ms each)."""
+    return point_connection_at(emulator, conn_id, verify=False)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import struct
 import threading
 import time
@@ -124,7 +125,14 @@ class RefusingGateway:
 @pytest.fixture(scope="module")
 def refusing_gateway(airflow_home: Path) -> Iterator[RefusingGateway]:
     gateway = RefusingGateway()
-    use_gateway(None, "ai_gateway_rel_refusing", host=gateway.base_url)
+    os.environ["AIRFLOW_CONN_AI_GATEWAY_REL_REFUSING"] = json.dumps(
+        {
+            "conn_type": "ai_gateway",
+            "host": gateway.base_url,
+            "password": "unused-key",
+            "extra": {"verify": False},
+        }
+    )
     yield gateway
     gateway.stop()
 
