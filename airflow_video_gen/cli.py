@@ -5,7 +5,7 @@ and a function that runs it with the parsed arguments and returns the exit code.
 entry there.
 
 ``airflow-video-gen emulator --host 127.0.0.1 --port 8080`` serves a local AI Gateway; see
-:mod:`airflow_video_gen.emulator.app`.
+:mod:`airflow_video_gen.devtools.emulator.app`.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _emulator_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         metavar="SPEC",
         help="faults to inject, e.g. 'start.429=0.1,status.drop=0.05,job.error=0.1,seed=7' "
-        "(grammar: airflow_video_gen.emulator.faults)",
+        "(grammar: airflow_video_gen.devtools.emulator.faults)",
     )
     parser.add_argument(
         "--results", choices=("url", "base64"), default="url", help="how videos are returned (default url)"
@@ -82,9 +82,9 @@ def _run_emulator(args: argparse.Namespace) -> int:
     # Imported here so that other subcommands do not pay for the server's imports.
     import uvicorn
 
-    from airflow_video_gen.emulator.app import BASE_PATH, create_app
-    from airflow_video_gen.emulator.faults import FaultSpec, FaultSpecError
-    from airflow_video_gen.emulator.settings import EmulatorSettings
+    from airflow_video_gen.devtools.emulator.app import BASE_PATH, create_app
+    from airflow_video_gen.devtools.emulator.faults import FaultSpec, FaultSpecError
+    from airflow_video_gen.devtools.emulator.settings import EmulatorSettings
 
     try:
         settings = EmulatorSettings(
@@ -125,7 +125,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
 
 
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
-    from airflow_video_gen.demo import DEFAULT_MODELS
+    from airflow_video_gen.devtools.demo import DEFAULT_MODELS
 
     parser.add_argument("--dags", default="dags", help="folder of the flagship DAG (default ./dags)")
     parser.add_argument("--home", default=".airflow", help="AIRFLOW_HOME of the demo (default ./.airflow)")
@@ -144,7 +144,7 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from airflow_video_gen.demo import DEFAULT_MODELS, run_demo
+    from airflow_video_gen.devtools.demo import DEFAULT_MODELS, run_demo
 
     return run_demo(
         dags_folder=Path(args.dags),

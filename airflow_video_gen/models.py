@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airflow_video_gen.families.base import Family, ModelSpec
-from airflow_video_gen.images import ImageSource
-from airflow_video_gen.validation import SETTINGS, InvalidVideoRequest, Issue, check_call
+from airflow_video_gen.request.images import ImageSource
+from airflow_video_gen.request.checks import SETTINGS, InvalidVideoRequest, Issue, check_call
 
 __all__ = ["InvalidVideoRequest", "Issue", "VideoRequest"]
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import psutil
 
-from airflow_video_gen.local_s3 import LocalS3
+from airflow_video_gen.devtools.local_s3 import LocalS3
 from benchmarks.common import describe_machine, load, ratio, table
 from tests.s3.archive_worker import measure
 from tests.s3.servers import FileHost, Served, make_mp4, padded_stream

@@ -1,6 +1,6 @@
 """Status polls per second the emulator serves while it renders videos.
 
-The emulator runs in its own process (:class:`~airflow_video_gen.emulator.process.EmulatorProcess`);
+The emulator runs in its own process (:class:`~airflow_video_gen.devtools.emulator.process.EmulatorProcess`);
 this process is the client: one shared aiohttp session, ``--concurrency`` pollers looping on
 ``POST /v4/ai/video-model/status`` over a handful of jobs for ``--seconds``, while ``--renders``
 long renders (Veo 1080p, 8 s each; they are among the polled jobs) keep the render workers
@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 from PIL import Image, ImageDraw
 
-from airflow_video_gen.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 
 TARGET_POLLS_PER_S = 2000
 #: Veo takes image bytes, so the benchmark needs no image host.

@@ -10,7 +10,7 @@ many worker slots were held (``running``) while generations waited (``deferred``
 each kind of task took on a worker.
 
 The DAG runs twice by default, on Airflow's default worker settings and then with
-:func:`~airflow_video_gen.local_stack.quick_task_settings` (tasks forked from a forkserver that
+:func:`~airflow_video_gen.devtools.local_stack.quick_task_settings` (tasks forked from a forkserver that
 has imported Airflow and this package; slots freed a second after their task ends): where the
 wall time goes when tasks are short, and what two stock settings take off it.
 
@@ -159,9 +159,9 @@ def run_once(
     images: int, latency: float, slots: int, sample: float, timeout: float, *, quick_tasks: bool
 ) -> dict[str, Any]:
     """Run the flagship DAG once over ``images`` images; the figures and the tables as text."""
-    from airflow_video_gen.emulator.process import EmulatorProcess
-    from airflow_video_gen.local_s3 import LocalS3
-    from airflow_video_gen.local_stack import LocalAirflow
+    from airflow_video_gen.devtools.emulator.process import EmulatorProcess
+    from airflow_video_gen.devtools.local_s3 import LocalS3
+    from airflow_video_gen.devtools.local_stack import LocalAirflow
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -548,7 +548,7 @@ def in_loop(
     interval: float = POLL_INTERVAL,
 ) -> list[dict[str, Any]]:
     """Every variant at every N (the baselines right after ours, against the same emulator)."""
-    from airflow_video_gen.emulator.process import EmulatorProcess
+    from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -769,8 +769,8 @@ def real_triggerer(
     n: int, observe: float, slots: int, timeout: float, interval: float = POLL_INTERVAL
 ) -> dict[str, Any]:
     """N deferred sensors in a real triggerer: its memory and what its log says."""
-    from airflow_video_gen.emulator.process import EmulatorProcess
-    from airflow_video_gen.local_stack import LocalAirflow
+    from airflow_video_gen.devtools.emulator.process import EmulatorProcess
+    from airflow_video_gen.devtools.local_stack import LocalAirflow
 
     figures: dict[str, Any] = {"n": n, "slots": slots, "interval": interval}
     with tempfile.TemporaryDirectory() as tmp, EmulatorProcess(latency=7200, file_ttl=FILE_TTL) as emulator:
@@ -900,7 +900,7 @@ def run(
 
 def profile(n: int, out_dir: Path, variant: str = "aiohttp_shared") -> Path:
     """Record one client run under py-spy (speedscope JSON in ``out_dir``); prints the summary."""
-    from airflow_video_gen.emulator.process import EmulatorProcess
+    from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"triggerer_scale_{variant}_{n}.speedscope.json"

@@ -56,7 +56,7 @@ with DAG(
         assert params is not None
         source, pattern = str(params["source"]), str(params.get("pattern") or "")
         if source.startswith("s3://"):
-            from airflow_video_gen.s3 import parse_s3_uri, s3_hook
+            from airflow_video_gen.utils.s3 import parse_s3_uri, s3_hook
 
             bucket, prefix = parse_s3_uri(source, key_required=False)
             keys = s3_hook("aws_default").list_keys(bucket_name=bucket, prefix=prefix) or []

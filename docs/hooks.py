@@ -1,7 +1,7 @@
 """MkDocs hook: fills the family reference tables from the code at build time.
 
 A page holds markers such as ``<!-- parameters:kling -->``; this hook replaces each with the table
-:mod:`airflow_video_gen.families.reference` makes from the family's data, so the tables cannot drift
+:mod:`family_tables` makes from the family's data, so the tables cannot drift
 from what the checks enforce. A marker naming an unknown family or kind fails the build.
 """
 
@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_video_gen.families.reference import expand_markers
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from docs.family_tables import expand_markers  # noqa: E402
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:

@@ -27,7 +27,7 @@ from tests.imaging import make_image  # noqa: E402
 from tests.media import FIXTURE_IMAGES, ImageHost, Mp4, read_mp4  # noqa: E402
 
 if TYPE_CHECKING:
-    from airflow_video_gen.emulator.process import EmulatorProcess
+    from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 
 API_KEY = "sk-e2e-test-key-0123456789"
 
@@ -64,7 +64,7 @@ def point_connection_at(emulator: EmulatorProcess, conn_id: str = "AI_GATEWAY_DE
 def emulator(airflow_home: Path) -> Iterator[EmulatorProcess]:
     """A fault-free emulator shared by the Airflow tests of this process (end to end, S3); the
     ``ai_gateway_default`` connection points at it."""
-    from airflow_video_gen.emulator.process import EmulatorProcess
+    from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 
     with EmulatorProcess(latency=0.5) as emu:
         point_connection_at(emu)

@@ -1,6 +1,6 @@
 """What every model family declares: its models, their capabilities and its provider options.
 
-A family is data. The checks that read that data live once, in :mod:`airflow_video_gen.validation`.
+A family is data. The checks that read that data live once, in :mod:`airflow_video_gen.request.checks`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from pydantic.alias_generators import to_camel
 
 if TYPE_CHECKING:
-    from airflow_video_gen.validation import RequestView
+    from airflow_video_gen.request.checks import RequestView
 
 #: Capabilities a model may have; an option marked with :class:`Requires` is refused elsewhere.
 AUDIO = "audio"

@@ -23,7 +23,7 @@ from airflow_video_gen.families.base import (
 )
 
 if TYPE_CHECKING:
-    from airflow_video_gen.validation import RequestView
+    from airflow_video_gen.request.checks import RequestView
 
 CAMERA_TYPES = ("simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward")
 CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")

@@ -9,7 +9,7 @@ from pydantic import Field
 from airflow_video_gen.families.base import AUDIO, Family, ModelSpec, ProviderOptions
 
 if TYPE_CHECKING:
-    from airflow_video_gen.validation import RequestView
+    from airflow_video_gen.request.checks import RequestView
 
 
 class WanOptions(ProviderOptions):

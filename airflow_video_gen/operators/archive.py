@@ -20,10 +20,10 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_video_gen.hooks.gateway import DEFAULT_MAX_VIDEO_BYTES, VideoGatewayHook
-from airflow_video_gen.images import MAX_IMAGE_BYTES, redact_url
-from airflow_video_gen.media import VideoReadError, contact_sheet
+from airflow_video_gen.request.images import MAX_IMAGE_BYTES, redact_url
+from airflow_video_gen.utils.media import VideoReadError, contact_sheet
 from airflow_video_gen.protocol import GatewayError, NotFoundError, VideoTooLargeError, redact_body
-from airflow_video_gen.s3 import (
+from airflow_video_gen.utils.s3 import (
     DEFAULT_PART_SIZE,
     S3ConflictError,
     S3ObjectReader,

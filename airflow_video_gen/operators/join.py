@@ -2,7 +2,7 @@
 
 Made for chained generations (a Seedance clip starting from the previous clip's last frame): the
 clips of one model and one request shape share their codec parameters, so their packets can be
-copied one after the other (:func:`~airflow_video_gen.media.concat_mp4`).
+copied one after the other (:func:`~airflow_video_gen.utils.media.concat_mp4`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from boto3.exceptions import S3TransferFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_video_gen.hooks.gateway import DEFAULT_MAX_VIDEO_BYTES
-from airflow_video_gen.media import ConcatError, VideoReadError, concat_mp4
-from airflow_video_gen.s3 import (
+from airflow_video_gen.utils.media import ConcatError, VideoReadError, concat_mp4
+from airflow_video_gen.utils.s3 import (
     DEFAULT_PART_SIZE,
     S3ConflictError,
     StoreResult,

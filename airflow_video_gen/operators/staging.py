@@ -2,7 +2,7 @@
 
 Wan, Grok and Seedance take image URLs only: staging turns a local file, a URL, an S3 object or
 bytes into a checked S3 object and a presigned URL that any family can fetch. Submit operators
-presign ``s3://`` images with the same function (:func:`airflow_video_gen.s3.presign_get`).
+presign ``s3://`` images with the same function (:func:`airflow_video_gen.utils.s3.presign_get`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from PIL import Image, ImageOps
 
 from airflow_video_gen.families import Family, family_for_model, get_family
 from airflow_video_gen.families.base import ImageRules
-from airflow_video_gen.images import (
+from airflow_video_gen.request.images import (
     MAX_IMAGE_BYTES,
     ImageInputError,
     ImageProbe,
@@ -29,7 +29,7 @@ from airflow_video_gen.images import (
     parse_image,
     redact_url,
 )
-from airflow_video_gen.s3 import (
+from airflow_video_gen.utils.s3 import (
     S3ConflictError,
     is_prefix,
     join_uri,
@@ -39,7 +39,7 @@ from airflow_video_gen.s3 import (
     read_object,
     s3_hook,
 )
-from airflow_video_gen.validation import InvalidVideoRequest, Issue, RequestView, check_images, unknown_model
+from airflow_video_gen.request.checks import InvalidVideoRequest, Issue, RequestView, check_images, unknown_model
 
 #: Formats every family's providers read; with ``fix=True`` others become PNG even without rules.
 COMMON_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})

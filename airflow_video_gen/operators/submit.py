@@ -19,10 +19,10 @@ from airflow_video_gen.families import FAMILIES, GROK, KLING, SEEDANCE, VEO, WAN
 from airflow_video_gen.hooks.gateway import VideoGatewayHook
 from airflow_video_gen.models import InvalidVideoRequest, VideoRequest
 from airflow_video_gen.protocol import GatewayError, derive_idempotency_key
-from airflow_video_gen.s3 import presign_get
+from airflow_video_gen.utils.s3 import presign_get
 from airflow_video_gen.sensors.generation import finish_generation, wait_defaults
 from airflow_video_gen.triggers.generation import VideoGenerationTrigger, poll_once
-from airflow_video_gen.validation import Issue, unknown_model
+from airflow_video_gen.request.checks import Issue, unknown_model
 
 #: Snake_case keywords that map to the call's top-level settings.
 TOP_LEVEL = {

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from airflow_video_gen.families import FAMILIES
-from airflow_video_gen.families.reference import (
+from docs.family_tables import (
     MARKER_RE,
     WAIT_KEYWORDS,
     expand_markers,

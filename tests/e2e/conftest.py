@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_video_gen.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 from tests.conftest import API_KEY, point_connection_at  # noqa: F401  (API_KEY: shared with the tests)
 
 

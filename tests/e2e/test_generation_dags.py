@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_video_gen.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 from airflow_video_gen.models import InvalidVideoRequest
 from airflow_video_gen.operators.submit import KlingSubmitOperator, SeedanceSubmitOperator
 from tests.airflow_harness import run_dag

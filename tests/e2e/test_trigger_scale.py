@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 import pytest
 
-from airflow_video_gen.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 from airflow_video_gen.hooks.gateway import ASYNC_POOL_SIZE, VideoGatewayHook, close_shared_sessions
 from airflow_video_gen.models import VideoRequest
 from airflow_video_gen.triggers.generation import VideoGenerationTrigger

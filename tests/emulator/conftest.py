@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from airflow_video_gen.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 from tests.media import fit_pad, fixture_b64, mean_diff
 
 # ------------------------------------------------------------------------------------------ gateway

@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from airflow_video_gen.emulator.faults import FaultInjector, FaultSpec, FaultSpecError
-from airflow_video_gen.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.emulator.faults import FaultInjector, FaultSpec, FaultSpecError
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 from airflow_video_gen.protocol import SseDecoder, error_from_answer
 
 GROK = "xai/grok-imagine-video"

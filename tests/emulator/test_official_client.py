@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from airflow_video_gen.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 from tests.sdk_reference.examples import EXAMPLES_BY_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

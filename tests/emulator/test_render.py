@@ -16,8 +16,8 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
-from airflow_video_gen.emulator import render as render_module
-from airflow_video_gen.emulator.render import (
+from airflow_video_gen.devtools.emulator import render as render_module
+from airflow_video_gen.devtools.emulator.render import (
     CameraMove,
     RenderSpec,
     fit_image,

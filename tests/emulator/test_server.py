@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from airflow_video_gen.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 from airflow_video_gen.protocol import SseDecoder
 
 VEO = "google/veo-3.1-generate-001"

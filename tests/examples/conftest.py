@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from airflow_video_gen.emulator.render import fit_image
-from airflow_video_gen.local_s3 import LocalS3
+from airflow_video_gen.devtools.emulator.render import fit_image
+from airflow_video_gen.devtools.local_s3 import LocalS3
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 SAMPLES = DAGS / "sample_images"

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_video_gen.emulator.render import RenderSpec, render_video
-from airflow_video_gen.local_s3 import LocalS3
-from airflow_video_gen.media import ConcatError, VideoReadError, concat_mp4
+from airflow_video_gen.devtools.emulator.render import RenderSpec, render_video
+from airflow_video_gen.devtools.local_s3 import LocalS3
+from airflow_video_gen.utils.media import ConcatError, VideoReadError, concat_mp4
 from airflow_video_gen.operators.join import JoinVideosOperator, clip_uris
 from tests.examples.conftest import SAMPLES, read_s3
 
@@ -132,7 +132,7 @@ def test_clips_that_differ_are_refused(
 
 _MEASURE = """
 import resource, sys
-from airflow_video_gen.media import concat_mp4
+from airflow_video_gen.utils.media import concat_mp4
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 probe = concat_mp4([sys.argv[1]] * int(sys.argv[3]), sys.argv[2])
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base, probe.frames)

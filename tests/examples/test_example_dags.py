@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from airflow_video_gen.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 from tests.airflow_harness import DagRunResult, run_dag_file
 from tests.examples.conftest import DAGS, fitted, list_keys, read_s3
 from tests.media import Mp4, mean_diff, read_mp4

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_video_gen.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 from tests.airflow_harness import run_dag_file
 from tests.examples.conftest import DAGS, fitted, read_s3
 from tests.media import mean_diff, read_mp4

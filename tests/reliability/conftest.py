@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from airflow_video_gen.emulator.process import EmulatorProcess
-from airflow_video_gen.local_s3 import LocalS3
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.local_s3 import LocalS3
 from tests.conftest import point_connection_at
 from tests.reliability.stack import Stack
 

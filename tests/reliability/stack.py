@@ -1,9 +1,9 @@
 """A real Airflow for the reliability tests: api-server, scheduler (LocalExecutor), dag-processor and
-triggerer on SQLite (:class:`~airflow_video_gen.local_stack.LocalAirflow`), serving the DAG files of
+triggerer on SQLite (:class:`~airflow_video_gen.devtools.local_stack.LocalAirflow`), serving the DAG files of
 ``tests/reliability/dags/``, with emulators and a local S3 that outlive any component the tests kill.
 
 Tasks start from a preloaded forkserver and free their slots within a second
-(:func:`~airflow_video_gen.local_stack.quick_task_settings`, stock Airflow options): faster, and
+(:func:`~airflow_video_gen.devtools.local_stack.quick_task_settings`, stock Airflow options): faster, and
 what they do is unchanged.
 """
 
@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 
 from cryptography.fernet import Fernet
 
-from airflow_video_gen.emulator.process import EmulatorProcess
-from airflow_video_gen.local_s3 import LocalS3
-from airflow_video_gen.local_stack import LocalAirflow, free_port
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.local_s3 import LocalS3
+from airflow_video_gen.devtools.local_stack import LocalAirflow, free_port
 from tests.imaging import make_image
 from tests.media import ImageHost
 

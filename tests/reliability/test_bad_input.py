@@ -36,9 +36,9 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_video_gen.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 from airflow_video_gen.families import FAMILIES
-from airflow_video_gen.local_s3 import LocalS3
+from airflow_video_gen.devtools.local_s3 import LocalS3
 from airflow_video_gen.models import InvalidVideoRequest
 from airflow_video_gen.operators.archive import ArchiveVideoOperator
 from airflow_video_gen.operators.staging import StageImageOperator

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from airflow_video_gen.emulator.process import EmulatorProcess
-from airflow_video_gen.local_s3 import LocalS3
-from airflow_video_gen.local_stack import free_port
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.local_s3 import LocalS3
+from airflow_video_gen.devtools.local_stack import free_port
 from tests.airflow_harness import run_dag
 from tests.media import ImageHost
 from tests.reliability.conftest import AWS_CONN, leftovers, report, retries_by_task, use_gateway

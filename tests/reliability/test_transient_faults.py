@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from airflow_video_gen.emulator.process import EmulatorProcess
-from airflow_video_gen.local_s3 import LocalS3
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.local_s3 import LocalS3
 from tests.airflow_harness import run_dag
 from tests.imaging import make_image
 from tests.reliability.conftest import AWS_CONN, leftovers, report, retries_by_task, use_gateway

@@ -56,7 +56,7 @@ def peak() -> int:
 
 
 def _client() -> Any:
-    from airflow_video_gen.s3 import s3_hook
+    from airflow_video_gen.utils.s3 import s3_hook
 
     return s3_hook("aws_default").get_conn()
 
@@ -66,7 +66,7 @@ def run(mode: str, url: str | None, path: str | None, dest: str, part_size: int)
     from boto3.s3.transfer import TransferConfig
 
     from airflow_video_gen.operators.archive import ArchiveVideoOperator
-    from airflow_video_gen.s3 import parse_s3_uri
+    from airflow_video_gen.utils.s3 import parse_s3_uri
 
     bucket, prefix = parse_s3_uri(dest, key_required=False)
     client = _client()

@@ -13,7 +13,7 @@ from airflow.sdk import AssetAlias
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from PIL import Image
 
-from airflow_video_gen.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 from airflow_video_gen.operators.archive import ArchiveVideoOperator
 from tests.imaging import make_image
 from tests.s3.conftest import Generate, task_context

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from airflow_video_gen.local_s3 import LocalS3
+from airflow_video_gen.devtools.local_s3 import LocalS3
 from airflow_video_gen.operators.archive import ArchiveVideoOperator
 from tests.s3.archive_worker import REPO, measure
 from tests.s3.conftest import task_context

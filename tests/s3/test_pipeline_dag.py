@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from airflow_video_gen.emulator.process import EmulatorProcess
-from airflow_video_gen.local_s3 import LocalS3
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
+from airflow_video_gen.devtools.local_s3 import LocalS3
 from tests.airflow_harness import run_dag
 from tests.imaging import make_image
 

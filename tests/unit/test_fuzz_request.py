@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from airflow_video_gen.families import FAMILIES
 from airflow_video_gen.models import InvalidVideoRequest, VideoRequest
-from airflow_video_gen.validation import CALL_KEYS
+from airflow_video_gen.request.checks import CALL_KEYS
 
 MODELS = [m for f in FAMILIES.values() for m in f.models]
 OPTION_KEYS = sorted({k for f in FAMILIES.values() for k in f.option_fields()} | {"imageTail", "bogus"})

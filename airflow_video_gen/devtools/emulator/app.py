@@ -48,11 +48,11 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from airflow_video_gen.emulator.faults import FaultInjector, drop_connection
-from airflow_video_gen.emulator.files import FileStore
-from airflow_video_gen.emulator.jobs import Job, JobBook, JobRunner, dumps, new_job_id
-from airflow_video_gen.emulator.render_pool import RenderPool
-from airflow_video_gen.emulator.settings import EmulatorSettings
+from airflow_video_gen.devtools.emulator.faults import FaultInjector, drop_connection
+from airflow_video_gen.devtools.emulator.files import FileStore
+from airflow_video_gen.devtools.emulator.jobs import Job, JobBook, JobRunner, dumps, new_job_id
+from airflow_video_gen.devtools.emulator.render_pool import RenderPool
+from airflow_video_gen.devtools.emulator.settings import EmulatorSettings
 from airflow_video_gen.families import FAMILIES, family_for_model
 from airflow_video_gen.models import InvalidVideoRequest, VideoRequest
 from airflow_video_gen.protocol import (
@@ -71,9 +71,9 @@ BASE_PATH = "/v4/ai"
 JSON_TYPE = "application/json"
 KEEP_ALIVE = b": keep-alive\n\n"
 #: Scope key of the server's own ``send`` callable, which :func:`drop_connection` needs.
-RAW_SEND = "airflow_video_gen.emulator.raw_send"
+RAW_SEND = "airflow_video_gen.devtools.emulator.raw_send"
 #: Scope key set by a ``lost`` fault: the call is carried out, then its answer is not sent.
-LOSE_ANSWER = "airflow_video_gen.emulator.lose_answer"
+LOSE_ANSWER = "airflow_video_gen.devtools.emulator.lose_answer"
 
 
 Handler = Callable[[Request], Awaitable[Response]]

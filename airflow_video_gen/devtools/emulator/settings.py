@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from airflow_video_gen.emulator.faults import FaultSpec
+from airflow_video_gen.devtools.emulator.faults import FaultSpec
 
 ResultDelivery = Literal["url", "base64"]
 
@@ -17,7 +17,7 @@ class EmulatorSettings:
     :param api_key: The only bearer token accepted; ``None`` (default) accepts any non-empty one.
     :param latency: Seconds each job takes at least (default 3): ``queued`` for the first 20 %,
         then ``running``; a job completes once this time has passed *and* its render is done.
-    :param faults: Faults to inject (see :mod:`airflow_video_gen.emulator.faults`); none by default.
+    :param faults: Faults to inject (see :mod:`airflow_video_gen.devtools.emulator.faults`); none by default.
     :param results: ``url`` (default): completed videos are URLs under ``/files/``; ``base64``: the
         MP4 bytes inline.
     :param render_workers: Processes rendering videos (default 1).

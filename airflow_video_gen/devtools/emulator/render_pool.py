@@ -1,4 +1,4 @@
-"""Rendering off the request path: a process pool running :mod:`airflow_video_gen.emulator.render`.
+"""Rendering off the request path: a process pool running :mod:`airflow_video_gen.devtools.emulator.render`.
 
 Renders are cached by key (the request's fingerprint and the video's index): a repeated request,
 or two jobs of the same request at once, render once. The workers run at a lower CPU priority so
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
-from airflow_video_gen.emulator.render import RenderSpec, render_last_frame_png, render_video
+from airflow_video_gen.devtools.emulator.render import RenderSpec, render_last_frame_png, render_video
 
 __all__ = ["RenderPool"]
 

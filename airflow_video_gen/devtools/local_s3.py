@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from airflow_video_gen.local_stack import free_port
+from airflow_video_gen.devtools.local_stack import free_port
 
 REGION = "us-east-1"
 #: Credentials moto accepts; they open nothing anywhere else.

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import httpx
 
-from airflow_video_gen.emulator.app import BASE_PATH
+from airflow_video_gen.devtools.emulator.app import BASE_PATH
 from airflow_video_gen.protocol import MODEL_SPECIFICATION_VERSION, PROTOCOL_VERSION
 
 __all__ = ["EmulatorProcess"]
@@ -45,7 +45,7 @@ class EmulatorProcess:
 
     :param api_key: The only key the emulator accepts (default: any); clients use :attr:`api_key`.
     :param latency: Seconds each job takes at least (default 0.3).
-    :param faults: Fault spec (see :mod:`airflow_video_gen.emulator.faults`), default none.
+    :param faults: Fault spec (see :mod:`airflow_video_gen.devtools.emulator.faults`), default none.
     :param results: ``url`` (default) or ``base64``.
     :param render_workers: Render processes (default 1).
     :param file_ttl: Seconds result files stay downloadable (default: the emulator's, 3600).

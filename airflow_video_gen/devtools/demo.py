@@ -60,9 +60,9 @@ def run_demo(
     :param parallelism: LocalExecutor worker slots.
     :param timeout: Seconds before the run is given up.
     """
-    from airflow_video_gen.emulator.process import EmulatorProcess
-    from airflow_video_gen.local_s3 import LocalS3
-    from airflow_video_gen.local_stack import LocalAirflow, StackError
+    from airflow_video_gen.devtools.emulator.process import EmulatorProcess
+    from airflow_video_gen.devtools.local_s3 import LocalS3
+    from airflow_video_gen.devtools.local_stack import LocalAirflow, StackError
 
     dags_folder = dags_folder.resolve()
     if not (dags_folder / f"{DAG_ID}.py").exists():
@@ -156,7 +156,7 @@ def _results(airflow: Any, run_id: str) -> list[dict[str, Any]]:
 
 
 def _copy_out(s3: Any, rows: list[dict[str, Any]], out_dir: Path) -> None:
-    from airflow_video_gen.s3 import parse_s3_uri
+    from airflow_video_gen.utils.s3 import parse_s3_uri
 
     client = s3.client()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -168,7 +168,7 @@ def _copy_out(s3: Any, rows: list[dict[str, Any]], out_dir: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m airflow_video_gen.demo``."""
+    """Entry point of ``python -m airflow_video_gen.devtools.demo``."""
     return run_demo()
 
 

@@ -1,7 +1,7 @@
 """Reading archived videos with PyAV: what they are (:func:`probe_video`) and what they show
 (:func:`contact_sheet`); joining clips into one MP4 without re-encoding (:func:`concat_mp4`).
 
-Both read from any seekable binary file, such as :class:`~airflow_video_gen.s3.S3ObjectReader`
+Both read from any seekable binary file, such as :class:`~airflow_video_gen.utils.s3.S3ObjectReader`
 over the archived object, so a video is never held whole in memory: the demuxer reads the index
 and the packets it needs, and only small thumbnails are kept.
 """
@@ -18,7 +18,7 @@ from typing import IO, Any
 import av
 from PIL import Image, ImageDraw
 
-#: A seekable binary file: an open file, ``io.BytesIO`` or :class:`~airflow_video_gen.s3.S3ObjectReader`.
+#: A seekable binary file: an open file, ``io.BytesIO`` or :class:`~airflow_video_gen.utils.s3.S3ObjectReader`.
 BinaryFile = IO[bytes] | io.RawIOBase
 
 #: Above this many frames only keyframes are decoded for a contact sheet (long videos).

@@ -41,7 +41,7 @@ from airflow_video_gen.families.base import (
     Family,
     Requires,
 )
-from airflow_video_gen.validation import SETTINGS, allowed_text
+from airflow_video_gen.request.checks import SETTINGS, allowed_text
 
 __all__ = [
     "CAPABILITY_LABELS",

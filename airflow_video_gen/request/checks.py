@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from airflow_video_gen.families import FAMILIES, family_for_model
 from airflow_video_gen.families.base import REFERENCES, Family, ModelSpec, ProviderOptions, Requires
-from airflow_video_gen.images import ImageInputError, ImageSource, parse_image
+from airflow_video_gen.request.images import ImageInputError, ImageSource, parse_image
 
 #: Top-level call arguments, in the order the official client puts them on the wire.
 SETTINGS = ("n", "aspectRatio", "resolution", "duration", "fps", "seed", "generateAudio")

@@ -30,9 +30,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from airflow_video_gen.emulator.render import CameraMove, RenderSpec
+from airflow_video_gen.devtools.emulator.render import CameraMove, RenderSpec
 from airflow_video_gen.families.wan import AUDIO_DEFAULTS
-from airflow_video_gen.images import MAX_IMAGE_BYTES, ImageInputError, ImageProbe, ImageSource, probe_image
+from airflow_video_gen.request.images import MAX_IMAGE_BYTES, ImageInputError, ImageProbe, ImageSource, probe_image
 from airflow_video_gen.models import VideoRequest
 
 __all__ = [

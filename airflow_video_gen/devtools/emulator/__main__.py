@@ -1,4 +1,4 @@
-"""``python -m airflow_video_gen.emulator [options]``: the same as ``airflow-video-gen emulator``."""
+"""``python -m airflow_video_gen.devtools.emulator [options]``: the same as ``airflow-video-gen emulator``."""
 
 from __future__ import annotations
 

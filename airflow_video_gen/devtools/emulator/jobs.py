@@ -28,10 +28,10 @@ from typing import Any
 
 import httpx
 
-from airflow_video_gen.emulator.files import FileStore
-from airflow_video_gen.emulator.render_pool import RenderPool
-from airflow_video_gen.emulator.settings import EmulatorSettings
-from airflow_video_gen.emulator.specs import (
+from airflow_video_gen.devtools.emulator.files import FileStore
+from airflow_video_gen.devtools.emulator.render_pool import RenderPool
+from airflow_video_gen.devtools.emulator.settings import EmulatorSettings
+from airflow_video_gen.devtools.emulator.specs import (
     InputImageError,
     RenderPlanError,
     build_specs,
