@@ -8,7 +8,7 @@ NODE_DIR := tests/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv node lint typecheck test test-fast docs bench bench-smoke demo clean
+.PHONY: venv node lint layers typecheck test test-fast docs docs-tables bench bench-smoke demo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +31,17 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The dependency direction of DESIGN.md ([tool.importlinter]) and declared = imported dependencies
+# ([tool.deptry]).
+layers: venv
+	$(BIN)/lint-imports
+	$(BIN)/deptry .
+
 typecheck: venv
 	$(BIN)/mypy
 
 # Benchmarks are not tests: the two smoke runs that start a local Airflow are left to bench-smoke.
-test: venv node lint typecheck
+test: venv node lint layers typecheck
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -q -m "not bench"
 
 test-fast: venv
@@ -43,6 +49,10 @@ test-fast: venv
 
 docs: venv
 	$(BIN)/mkdocs build --strict --site-dir site
+
+# The family tables committed in docs/ (parameters, models, facts), rewritten from the family data.
+docs-tables: venv
+	$(BIN)/python docs/family_tables.py
 
 bench: venv
 	$(BIN)/python -m benchmarks
@@ -56,4 +66,4 @@ demo: venv
 	$(BIN)/airflow-video-gen demo
 
 clean:
-	rm -rf $(VENV) $(NODE_DIR)/node_modules site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NODE_DIR)/node_modules site .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

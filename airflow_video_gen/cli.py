@@ -11,9 +11,10 @@ entry there.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
@@ -38,110 +39,77 @@ def _positive_float(text: str) -> float:
     return value
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: VALUE)`` to each option's help, unless the help already states its default
+    (as it must where the value is ``None`` or empty and means something, e.g. "a temporary one")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, "") or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+#: The modules each tooling subcommand needs beyond the runtime, by the extra that installs them.
+_EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "emulator": ("numpy", "starlette", "uvicorn"),
+    "demo": ("numpy", "starlette", "uvicorn", "moto.server"),
+}
+
+
+def _missing_extra(command: str, extra: str) -> str | None:
+    """``None`` when the modules of ``extra`` import, else the one line that says how to install them.
+
+    Checked before starting anything: the demo runs the emulator and moto in subprocesses, where an
+    ``ImportError`` would surface as a server that never came up.
+    """
+    for module in _EXTRA_MODULES[extra]:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or module).partition(".")[0]
+            return (
+                f"airflow-video-gen {command} needs the '{extra}' extra: "
+                f"pip install 'airflow-video-gen[{extra}]' (missing: {missing})"
+            )
+    return None
+
+
 def _emulator_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks a free one")
-    parser.add_argument(
-        "--api-key", default=None, help="the only API key accepted (default: any non-empty bearer token)"
-    )
-    parser.add_argument(
-        "--latency", type=_positive_float, default=3.0, help="seconds each job takes at least (default 3)"
-    )
-    parser.add_argument(
-        "--faults",
-        default="",
-        metavar="SPEC",
-        help="faults to inject, e.g. 'start.429=0.1,status.drop=0.05,job.error=0.1,seed=7' "
-        "(grammar: airflow_video_gen.devtools.emulator.faults)",
-    )
-    parser.add_argument(
-        "--results", choices=("url", "base64"), default="url", help="how videos are returned (default url)"
-    )
-    parser.add_argument("--render-workers", type=int, default=1, help="render processes (default 1)")
-    parser.add_argument(
-        "--public-url", default=None, help="root URL of result file links (default: the URL called)"
-    )
-    parser.add_argument(
-        "--file-ttl",
-        type=_positive_float,
-        default=3600.0,
-        help="seconds result files stay downloadable (default 3600)",
-    )
-    parser.add_argument(
-        "--files-dir", default=None, help="directory for rendered files (default: a temporary one)"
-    )
-    parser.add_argument(
-        "--log-level",
-        default="warning",
-        choices=("critical", "error", "warning", "info", "debug"),
-        help="server log level (default warning)",
-    )
+    from airflow_video_gen.devtools.emulator.command import add_arguments
+
+    add_arguments(parser)
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
-    # Imported here so that other subcommands do not pay for the server's imports.
-    import uvicorn
-
-    from airflow_video_gen.devtools.emulator.app import BASE_PATH, create_app
-    from airflow_video_gen.devtools.emulator.faults import FaultSpec, FaultSpecError
-    from airflow_video_gen.devtools.emulator.settings import EmulatorSettings
-
-    try:
-        settings = EmulatorSettings(
-            api_key=args.api_key,
-            latency=args.latency,
-            faults=FaultSpec.parse(args.faults),
-            results=args.results,
-            render_workers=args.render_workers,
-            public_url=args.public_url,
-            files_dir=args.files_dir,
-            file_ttl=args.file_ttl,
-        )
-    except (FaultSpecError, ValueError) as exc:
-        print(f"airflow-video-gen emulator: {exc}", file=sys.stderr)
+    missing = _missing_extra("emulator", "emulator")
+    if missing:
+        print(missing, file=sys.stderr)
         return 2
+    from airflow_video_gen.devtools.emulator.command import run
 
-    class _Server(uvicorn.Server):
-        async def startup(self, sockets: Any = None) -> None:
-            await super().startup(sockets=sockets)
-            if self.started:
-                port = self.servers[0].sockets[0].getsockname()[1] if self.servers else args.port
-                print(f"AI Gateway emulator listening on http://{args.host}:{port}{BASE_PATH}", flush=True)
-
-    config = uvicorn.Config(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=False,
-        loop="auto",
-        http="auto",
-        lifespan="on",
-        timeout_graceful_shutdown=3,
-    )
-    server = _Server(config)
-    server.run()
-    return 0 if server.started else 1
+    return run(args)
 
 
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     from airflow_video_gen.devtools.demo import DEFAULT_MODELS
 
-    parser.add_argument("--dags", default="dags", help="folder of the flagship DAG (default ./dags)")
-    parser.add_argument("--home", default=".airflow", help="AIRFLOW_HOME of the demo (default ./.airflow)")
-    parser.add_argument("--out", default="out", help="where videos and contact sheets go (default ./out)")
+    parser.add_argument("--dags", default="dags", help="folder of the flagship DAG")
+    parser.add_argument("--home", default=".airflow", help="AIRFLOW_HOME of the demo")
+    parser.add_argument("--out", default="out", help="where videos and contact sheets go")
     parser.add_argument(
         "--model",
         action="append",
         dest="models",
-        help=f"model to use (repeatable; default {', '.join(DEFAULT_MODELS)})",
+        help=f"model to use, repeatable (default: {', '.join(DEFAULT_MODELS)})",
     )
-    parser.add_argument(
-        "--latency", type=_positive_float, default=3.0, help="seconds per generation (default 3)"
-    )
+    parser.add_argument("--latency", type=_positive_float, default=3.0, help="seconds per generation")
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    missing = _missing_extra("demo", "demo")
+    if missing:
+        print(missing, file=sys.stderr)
+        return 2
     from pathlib import Path
 
     from airflow_video_gen.devtools.demo import DEFAULT_MODELS, run_demo
@@ -165,7 +133,7 @@ def _run_check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from airflow_video_gen.models import InvalidVideoRequest, VideoRequest
-    from airflow_video_gen.protocol import redact_body
+    from airflow_video_gen.utils.redaction import redact
 
     text = Path(args.call[1:]).read_text() if args.call.startswith("@") else args.call
     try:
@@ -179,7 +147,31 @@ def _run_check(args: argparse.Namespace) -> int:
     for warning in request.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     body = request.to_gateway_body() if not request.s3_uris() else request.describe()
-    print(json.dumps(redact_body(body), indent=2))
+    print(json.dumps(redact(body), indent=2))
+    return 0
+
+
+def _models_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--conn-id", default="ai_gateway_default", help="Airflow connection of the gateway")
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from airflow_video_gen.hooks.gateway import VideoGatewayHook
+    from airflow_video_gen.protocol import GatewayError
+
+    hook = VideoGatewayHook(args.conn_id)
+    try:
+        models = hook.list_models("video")
+    except (GatewayError, AirflowNotFoundException) as exc:
+        print(f"airflow-video-gen models: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        hook.close()
+    width = max((len(m.id) for m in models), default=0)
+    for model in models:
+        print(f"{model.id:<{width}}  {model.description or ''}".rstrip())
     return 0
 
 
@@ -200,6 +192,11 @@ COMMANDS: dict[str, Command] = {
         add_arguments=_check_arguments,
         run=_run_check,
     ),
+    "models": Command(
+        help="list the video models the gateway of an Airflow connection serves",
+        add_arguments=_models_arguments,
+        run=_run_models,
+    ),
 }
 
 
@@ -210,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in COMMANDS.items():
-        sub = subparsers.add_parser(name, help=command.help, description=command.help)
+        sub = subparsers.add_parser(
+            name, help=command.help, description=command.help, formatter_class=_HelpFormatter
+        )
         command.add_arguments(sub)
     return parser
 

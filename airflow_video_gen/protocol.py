@@ -27,6 +27,7 @@ MODEL_SPECIFICATION_VERSION = "4"
 START_PATH = "/video-model/start"
 STATUS_PATH = "/video-model/status"
 GENERATE_PATH = "/video-model"
+CONFIG_PATH = "/config"
 
 JobStatus = Literal["pending", "completed", "error", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "error", "cancelled"})
@@ -292,6 +293,23 @@ def _json(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def build_config(config: GatewayConfig) -> HttpRequest:
+    """``GET {base}/config``: the gateway's models (the official client's ``getAvailableModels()``).
+
+    The headers are the official client's for this call: the key, the protocol version, the auth
+    method and the team, without the model headers and without a body.
+    """
+    hdrs = {
+        "authorization": f"Bearer {config.api_key}",
+        "ai-gateway-protocol-version": PROTOCOL_VERSION,
+        "ai-gateway-auth-method": "api-key",
+        "user-agent": config.user_agent,
+    }
+    if config.team:
+        hdrs["x-vercel-ai-gateway-team"] = config.team
+    return HttpRequest("GET", config.url(CONFIG_PATH), hdrs, b"")
+
+
 def build_start(
     config: GatewayConfig, model: str, body: Mapping[str, Any], idempotency_key: str
 ) -> HttpRequest:
@@ -321,19 +339,6 @@ def derive_idempotency_key(*parts: Any) -> str:
     """A stable key from the parts that identify one logical start (never the try number)."""
     digest = hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()
     return f"avg_{digest[:48]}"
-
-
-def redact_body(body: Any) -> Any:
-    """A copy of a body that is safe to log: base64 data replaced by its decoded size."""
-    if isinstance(body, dict):
-        if body.get("type") in ("file", "base64") and isinstance(body.get("data"), str):
-            return {**body, "data": f"<{len(body['data']) * 3 // 4} bytes>"}
-        return {k: redact_body(v) for k, v in body.items()}
-    if isinstance(body, list):
-        return [redact_body(v) for v in body]
-    if isinstance(body, str) and len(body) > 256:
-        return f"<{len(body)} chars>"
-    return body
 
 
 # --------------------------------------------------------------------------------------------- answers
@@ -445,6 +450,62 @@ def status_from_json(data: Mapping[str, Any]) -> StatusResult:
 def read_status(status_code: int, headers: Mapping[str, str], content: bytes) -> StatusResult:
     """Read the answer to status. :raises GatewayError: For an error answer."""
     return status_from_json(_ok_json(status_code, headers, content))
+
+
+@dataclass(frozen=True)
+class GatewayModel:
+    """One model the gateway lists (an entry of ``GET {base}/config``).
+
+    :param id: Gateway model id, ``creator/model``.
+    :param name: Display name.
+    :param description: One line, when given.
+    :param model_type: ``video``, ``image``, ``language``... when given.
+    :param provider: ``specification.provider``, when given.
+    :param pricing: The gateway's ``pricing`` object (decimal strings), when given.
+    """
+
+    id: str
+    name: str
+    description: str | None = None
+    model_type: str | None = None
+    provider: str | None = None
+    pricing: Mapping[str, Any] | None = field(default=None, compare=False)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def read_config(status_code: int, headers: Mapping[str, str], content: bytes) -> list[GatewayModel]:
+    """Read the answer to ``GET {base}/config``: ``{"models": [{"id", "name", ...}]}``.
+
+    :raises GatewayError: For an error answer; :class:`GatewayProtocolError` when the answer has no
+        model list or an entry without a string ``id``.
+    """
+    data = _ok_json(status_code, headers, content)
+    entries = data.get("models")
+    if not isinstance(entries, list):
+        raise GatewayProtocolError("config answer has no models list", status_code=status_code)
+    models: list[GatewayModel] = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            raise GatewayProtocolError(
+                f"config answer lists a model without an id: {str(entry)[:80]}", status_code=status_code
+            )
+        spec = entry.get("specification")
+        provider = spec.get("provider") if isinstance(spec, dict) else None
+        pricing = entry.get("pricing")
+        models.append(
+            GatewayModel(
+                id=entry["id"],
+                name=str(entry.get("name") or entry["id"]),
+                description=_str_or_none(entry.get("description")),
+                model_type=_str_or_none(entry.get("modelType")),
+                provider=_str_or_none(provider),
+                pricing=pricing if isinstance(pricing, dict) else None,
+            )
+        )
+    return models
 
 
 class SseDecoder:

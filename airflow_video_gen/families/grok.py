@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from airflow_video_gen.families.base import Family, ModelSpec, ProviderOptions
+from airflow_video_gen.families.base import OUTPUT_RESOLUTION, Family, ModelSpec, Plays, ProviderOptions
 
 
 class GrokOptions(ProviderOptions):
     """``providerOptions.xai``."""
 
-    resolution: Literal["480p", "720p"] | None = Field(
+    resolution: Annotated[Literal["480p", "720p"] | None, Plays(OUTPUT_RESOLUTION, default="480p")] = Field(
         None, description="Video resolution. Defaults to 480p."
     )
 
@@ -33,7 +33,9 @@ GROK = Family(
     },
     default_model="xai/grok-imagine-video",
     options_model=GrokOptions,
+    creator_prefixes=("xai/",),
     url_only_images=True,
+    image_sets_aspect=True,
     documented_settings=frozenset({"duration", "aspectRatio"}),
     default_size=(854, 480),
     notes=(

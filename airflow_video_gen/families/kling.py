@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from airflow_video_gen.families.base import (
     AUDIO,
+    AUDIO_SWITCH,
+    CAMERA,
     CFG_SCALE,
     ELEMENTS,
+    END_FRAME,
+    MASK,
     MULTI_SHOT,
     SOUND,
     VOICES,
     Family,
+    Image,
     ImageRules,
     ModelSpec,
+    Plays,
     ProviderOptions,
     Requires,
+    RuleContext,
     WireModel,
 )
 
-if TYPE_CHECKING:
-    from airflow_video_gen.request.checks import RequestView
-
-CAMERA_TYPES = ("simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward")
-CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
+CameraType = Literal["simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward"]
+CAMERA_TYPES: tuple[str, ...] = get_args(CameraType)
 #: Trajectory points allowed per dynamic mask for a 5 s video.
 MAX_TRAJECTORY_POINTS_5S = 77
 
@@ -44,12 +48,14 @@ class CameraConfig(WireModel):
     zoom: _Axis = Field(None, description="Focal length change. Negative = narrower FOV.")
 
 
+#: The axes of a ``simple`` camera move, in the seed's order.
+CAMERA_AXES: tuple[str, ...] = tuple(CameraConfig.model_fields)
+
+
 class CameraControl(WireModel):
     """``cameraControl``."""
 
-    type: Literal["simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward"] = Field(
-        description="Camera movement type."
-    )
+    type: CameraType = Field(description="Camera movement type.")
     config: CameraConfig | None = Field(None, description="Movement configuration. Required for 'simple'.")
 
 
@@ -63,7 +69,7 @@ class TrajectoryPoint(WireModel):
 class DynamicMask(WireModel):
     """``dynamicMasks[]``: an area that moves and its path."""
 
-    mask: str = Field(description="Mask image for areas that should move.")
+    mask: Annotated[Image, Plays(MASK)] = Field(description="Mask image for areas that should move.")
     trajectories: list[TrajectoryPoint] = Field(
         min_length=2, description="Motion path coordinates. 2-77 points for 5s video."
     )
@@ -92,8 +98,6 @@ class WatermarkInfo(WireModel):
 class KlingOptions(ProviderOptions):
     """``providerOptions.klingai``."""
 
-    image_paths = ("imageTail", "staticMask", "dynamicMasks[].mask")
-
     mode: Literal["std", "pro"] | None = Field(
         None, description="'std' for standard quality, 'pro' for professional quality. Defaults to 'std'."
     )
@@ -103,7 +107,7 @@ class KlingOptions(ProviderOptions):
     cfg_scale: Annotated[float | None, Requires(CFG_SCALE)] = Field(
         None, ge=0, le=1, description="Prompt adherence (0-1). Defaults to 0.5. Not supported on v2.x."
     )
-    sound: Annotated[Literal["on", "off"] | None, Requires(SOUND)] = Field(
+    sound: Annotated[Literal["on", "off"] | None, Requires(SOUND), Plays(AUDIO_SWITCH, on="on")] = Field(
         None, description="Generate audio. Defaults to 'off'. Requires v2.6+."
     )
     voice_list: Annotated[list[Voice] | None, Requires(VOICES)] = Field(
@@ -124,121 +128,128 @@ class KlingOptions(ProviderOptions):
     watermark_info: WatermarkInfo | None = Field(
         None, description="Set {enabled: true} to generate a watermarked result."
     )
-    image_tail: str | None = Field(None, description="The last frame (ending image), as prompt.image.")
-    camera_control: CameraControl | None = Field(None, description="Camera movement during generation.")
-    static_mask: str | None = Field(None, description="Mask image for areas that should remain static.")
+    image_tail: Annotated[Image | None, Plays(END_FRAME)] = Field(
+        None, description="The last frame (ending image), as prompt.image."
+    )
+    camera_control: Annotated[CameraControl | None, Plays(CAMERA)] = Field(
+        None, description="Camera movement during generation."
+    )
+    static_mask: Annotated[Image | None, Plays(MASK)] = Field(
+        None, description="Mask image for areas that should remain static."
+    )
     dynamic_masks: list[DynamicMask] | None = Field(
         None, min_length=1, max_length=6, description="Dynamic mask configurations (up to 6)."
     )
 
 
-def _one_motion_feature(view: RequestView) -> None:
+def _one_motion_feature(ctx: RuleContext) -> None:
     """First/last frame, motion brush and camera control cannot be combined."""
+    opts = ctx.options
     groups = {
-        "first/last frame (imageTail)": ("imageTail",),
-        "motion brush (staticMask/dynamicMasks)": ("staticMask", "dynamicMasks"),
-        "camera control (cameraControl)": ("cameraControl",),
+        "first/last frame (imageTail)": [("imageTail", opts.image_tail)],
+        "motion brush (staticMask/dynamicMasks)": [
+            ("staticMask", opts.static_mask),
+            ("dynamicMasks", opts.dynamic_masks),
+        ],
+        "camera control (cameraControl)": [("cameraControl", opts.camera_control)],
     }
-    used = [name for name, keys in groups.items() if any(view.options.get(k) for k in keys)]
+    used = [(name, next(k for k, v in keys if v)) for name, keys in groups.items() if any(v for _, v in keys)]
     if len(used) > 1:
-        first_key = groups[used[1]][0]
-        present = first_key if view.options.get(first_key) else groups[used[1]][-1]
-        view.error(
-            view.param(present),
-            f"{' and '.join(used)} cannot be combined on {view.model}; use one of first/last frame, "
-            "motion brush or camera control",
+        ctx.error(
+            ctx.param(used[1][1]),
+            f"{' and '.join(name for name, _ in used)} cannot be combined on {ctx.model}; use one of "
+            "first/last frame, motion brush or camera control",
         )
 
 
-def _voices(view: RequestView) -> None:
-    if not view.options.get("voiceList"):
+def _voices(ctx: RuleContext) -> None:
+    opts: KlingOptions = ctx.options
+    if not opts.voice_list:
         return
-    if view.options.get("elementList"):
-        view.error(view.param("voiceList"), f"cannot be combined with elementList on {view.model}")
-    if view.options.get("sound") != "on":
-        view.error(view.param("voiceList"), f"requires sound: 'on' on {view.model}")
-    voices = view.options["voiceList"]
-    for ref in re.findall(r"<<<voice_(\d+)>>>", view.text or ""):
-        if isinstance(voices, list) and not 1 <= int(ref) <= len(voices):
-            view.warn(f"prompt.text names <<<voice_{ref}>>> but voiceList has {len(voices)} voice(s)")
+    if opts.element_list:
+        ctx.error(ctx.param("voiceList"), f"cannot be combined with elementList on {ctx.model}")
+    if opts.sound != "on":
+        ctx.error(ctx.param("voiceList"), f"requires sound: 'on' on {ctx.model}")
+    for ref in re.findall(r"<<<voice_(\d+)>>>", ctx.text or ""):
+        if not 1 <= int(ref) <= len(opts.voice_list):
+            ctx.warn(f"prompt.text names <<<voice_{ref}>>> but voiceList has {len(opts.voice_list)} voice(s)")
 
 
-def _multi_shot(view: RequestView) -> None:
-    shots = view.options.get("multiPrompt")
-    if view.options.get("multiShot") is True and not shots:
-        view.error(view.param("multiPrompt"), f"is required when multiShot is true on {view.model}")
-    if shots and view.options.get("multiShot") is not True:
-        view.error(view.param("multiShot"), f"must be true when multiPrompt is given on {view.model}")
-    if not isinstance(shots, list) or not all(isinstance(s, dict) for s in shots):
+def _multi_shot(ctx: RuleContext) -> None:
+    opts: KlingOptions = ctx.options
+    shots = opts.multi_prompt
+    if opts.multi_shot is True and not shots:
+        ctx.error(ctx.param("multiPrompt"), f"is required when multiShot is true on {ctx.model}")
+    if shots and opts.multi_shot is not True:
+        ctx.error(ctx.param("multiShot"), f"must be true when multiPrompt is given on {ctx.model}")
+    if not shots:
         return
-    indexes = [s.get("index") for s in shots]
+    indexes = [s.index for s in shots]
     if indexes != list(range(1, len(shots) + 1)):
-        view.error(
-            view.param("multiPrompt"),
-            f"shot indexes must run 1, 2, 3... in order on {view.model}; got {indexes}",
+        ctx.error(
+            ctx.param("multiPrompt"),
+            f"shot indexes must run 1, 2, 3... in order on {ctx.model}; got {indexes}",
         )
-    try:
-        total = sum(float(s.get("duration", "nan")) for s in shots)
-    except (TypeError, ValueError):
-        return
-    if view.duration is not None and total != view.duration:
-        view.warn(f"multiPrompt shot durations add up to {total:g} s, but duration is {view.duration} s")
+    total = sum(float(s.duration) for s in shots)
+    if ctx.duration is not None and total != ctx.duration:
+        ctx.warn(f"multiPrompt shot durations add up to {total:g} s, but duration is {ctx.duration} s")
 
 
-def _camera(view: RequestView) -> None:
-    control = view.options.get("cameraControl")
-    if not isinstance(control, dict):
+def _camera(ctx: RuleContext) -> None:
+    control: CameraControl | None = ctx.options.camera_control
+    if control is None:
         return
-    config = control.get("config")
-    if control.get("type") == "simple":
-        if not isinstance(config, dict):
-            view.error(
-                view.param("cameraControl.config"),
-                f"is required when cameraControl.type is 'simple' on {view.model}",
+    config = control.config
+    if control.type == "simple":
+        if config is None:
+            ctx.error(
+                ctx.param("cameraControl.config"),
+                f"is required when cameraControl.type is 'simple' on {ctx.model}",
             )
             return
-        moving = [a for a in CAMERA_AXES if isinstance(config.get(a), (int, float)) and config.get(a) != 0]
+        moving = [a for a in CAMERA_AXES if getattr(config, a)]
         if len(moving) != 1:
-            view.error(
-                view.param("cameraControl.config"),
-                f"'simple' moves exactly one axis on {view.model}: set one of {', '.join(CAMERA_AXES)} "
+            ctx.error(
+                ctx.param("cameraControl.config"),
+                f"'simple' moves exactly one axis on {ctx.model}: set one of {', '.join(CAMERA_AXES)} "
                 f"to a non-zero value in [-10, 10] and the others to 0; non-zero now: {moving or 'none'}",
             )
-    elif config:
-        view.warn(f"cameraControl.config is only read for type 'simple'; {control.get('type')!r} ignores it")
+    elif config is not None and config.model_dump(exclude_none=True):
+        ctx.warn(f"cameraControl.config is only read for type 'simple'; {control.type!r} ignores it")
 
 
-def _masks(view: RequestView) -> None:
-    masks = view.options.get("dynamicMasks")
-    if isinstance(masks, list) and view.duration == 5:
+def _masks(ctx: RuleContext) -> None:
+    masks: list[DynamicMask] | None = ctx.options.dynamic_masks
+    if masks and ctx.duration == 5:
         for i, mask in enumerate(masks):
-            points = mask.get("trajectories") if isinstance(mask, dict) else None
-            if isinstance(points, list) and len(points) > MAX_TRAJECTORY_POINTS_5S:
-                view.error(
-                    view.param(f"dynamicMasks[{i}].trajectories"),
-                    f"has {len(points)} points; a 5 s video on {view.model} takes 2 to "
+            if len(mask.trajectories) > MAX_TRAJECTORY_POINTS_5S:
+                ctx.error(
+                    ctx.param(f"dynamicMasks[{i}].trajectories"),
+                    f"has {len(mask.trajectories)} points; a 5 s video on {ctx.model} takes 2 to "
                     f"{MAX_TRAJECTORY_POINTS_5S}",
                 )
-    probes = {p: s.probe for p, s in view.images.items() if "Mask" in p and s.probe is not None}
-    start = view.images.get("prompt.image")
+    probes = ctx.probes()
+    start = probes.get("prompt.image")
     sizes = set()
     for param, probe in probes.items():
+        if "Mask" not in param:
+            continue
         sizes.add((probe.width, probe.height))
         if probe.format not in ("JPEG", "PNG"):
-            view.error(param, f"mask is {probe.format}; {view.model} takes jpg/jpeg or png masks")
-        if start is not None and start.probe is not None:
-            image_aspect = start.probe.width / start.probe.height
+            ctx.error(param, f"mask is {probe.format}; {ctx.model} takes jpg/jpeg or png masks")
+        if start is not None:
+            image_aspect = start.width / start.height
             if abs(probe.width / probe.height - image_aspect) > 0.01 * image_aspect:
-                view.error(
+                ctx.error(
                     param,
                     f"mask is {probe.width}x{probe.height}; its aspect ratio must match prompt.image "
-                    f"({start.probe.width}x{start.probe.height}) on {view.model}",
+                    f"({start.width}x{start.height}) on {ctx.model}",
                 )
     if len(sizes) > 1:
-        view.error(
-            view.param("dynamicMasks"),
+        ctx.error(
+            ctx.param("dynamicMasks"),
             f"all masks (staticMask and dynamicMasks[].mask) must have the same resolution on "
-            f"{view.model}; got {', '.join(f'{w}x{h}' for w, h in sorted(sizes))}",
+            f"{ctx.model}; got {', '.join(f'{w}x{h}' for w, h in sorted(sizes))}",
         )
 
 
@@ -281,6 +292,7 @@ KLING = Family(
     },
     default_model="klingai/kling-v2.6-i2v",
     options_model=KlingOptions,
+    creator_prefixes=("klingai/",),
     max_text_length=2500,
     image_rules=ImageRules(
         formats=frozenset({"JPEG", "PNG"}),

@@ -8,10 +8,16 @@ from pydantic import Field
 
 from airflow_video_gen.families.base import (
     AUDIO,
+    AUDIO_SWITCH,
+    END_FRAME,
     LAST_FRAME,
+    REFERENCE_IMAGES,
     REFERENCES,
+    RETURN_LAST_FRAME,
     Family,
+    Image,
     ModelSpec,
+    Plays,
     ProviderOptions,
     Requires,
 )
@@ -20,20 +26,18 @@ from airflow_video_gen.families.base import (
 class SeedanceOptions(ProviderOptions):
     """``providerOptions.bytedance``."""
 
-    image_paths = ("lastFrameImage", "referenceImages[]")
-
-    last_frame_image: Annotated[str | None, Requires(LAST_FRAME)] = Field(
+    last_frame_image: Annotated[Image | None, Requires(LAST_FRAME), Plays(END_FRAME)] = Field(
         None, description="URL of the last frame image. Enables first+last frame mode."
     )
-    reference_images: Annotated[list[str] | None, Requires(REFERENCES)] = Field(
+    reference_images: Annotated[list[Image] | None, Requires(REFERENCES), Plays(REFERENCE_IMAGES)] = Field(
         None, min_length=1, max_length=4, description="1-4 reference image URLs. Lite I2V only."
     )
-    generate_audio: Annotated[bool | None, Requires(AUDIO)] = Field(
+    generate_audio: Annotated[bool | None, Requires(AUDIO), Plays(AUDIO_SWITCH)] = Field(
         None, description="Generate synchronized audio. Seedance v1.5 Pro only."
     )
     watermark: bool | None = Field(None, description="Add a watermark to the video.")
     camera_fixed: bool | None = Field(None, description="Fix the camera position during generation.")
-    return_last_frame: bool | None = Field(
+    return_last_frame: Annotated[bool | None, Plays(RETURN_LAST_FRAME)] = Field(
         None, description="Return the last frame of the generated video, for chaining clips."
     )
     service_tier: Literal["default", "flex"] | None = Field(
@@ -90,6 +94,7 @@ SEEDANCE = Family(
     },
     default_model="bytedance/seedance-v1.0-pro-fast",
     options_model=SeedanceOptions,
+    creator_prefixes=("bytedance/seedance-",),
     poll_interval=3.0,
     timeout=300.0,
     url_only_images=True,

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from airflow_video_gen.families.base import AUDIO, Family, ModelSpec, ProviderOptions
+from airflow_video_gen.families.base import (
+    AUDIO,
+    AUDIO_SWITCH,
+    RESIZE_MODE,
+    Family,
+    ModelSpec,
+    Plays,
+    ProviderOptions,
+)
 
 
 class VeoOptions(ProviderOptions):
     """``providerOptions.vertex``."""
 
-    generate_audio: bool | None = Field(None, description="Generate audio alongside the video.")
-    resize_mode: Literal["pad", "crop"] | None = Field(
+    generate_audio: Annotated[bool | None, Plays(AUDIO_SWITCH)] = Field(
+        None, description="Generate audio alongside the video."
+    )
+    resize_mode: Annotated[Literal["pad", "crop"] | None, Plays(RESIZE_MODE, default="pad")] = Field(
         None, description="How to resize the image to fit video dimensions. Defaults to 'pad'."
     )
     enhance_prompt: bool | None = Field(None, description="Use Gemini to enhance prompts. Defaults to true.")
@@ -50,6 +60,7 @@ VEO = Family(
     },
     default_model="google/veo-3.1-fast-generate-001",
     options_model=VeoOptions,
+    creator_prefixes=("google/veo-",),
     documented_settings=frozenset({"duration", "resolution"}),
     default_size=(1280, 720),
     notes=(

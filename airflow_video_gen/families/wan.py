@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Annotated
 
 from pydantic import Field
 
-from airflow_video_gen.families.base import AUDIO, Family, ModelSpec, ProviderOptions
-
-if TYPE_CHECKING:
-    from airflow_video_gen.request.checks import RequestView
+from airflow_video_gen.families.base import (
+    AUDIO,
+    AUDIO_SWITCH,
+    Family,
+    ModelSpec,
+    Plays,
+    ProviderOptions,
+    RuleContext,
+)
 
 
 class WanOptions(ProviderOptions):
     """``providerOptions.alibaba``."""
 
-    audio: bool | None = Field(
+    audio: Annotated[bool | None, Plays(AUDIO_SWITCH)] = Field(
         None, description="Generate audio. Standard models default to true, flash models to false."
     )
     negative_prompt: str | None = Field(
@@ -27,17 +32,17 @@ class WanOptions(ProviderOptions):
     watermark: bool | None = Field(None, description="Add watermark to the video. Defaults to false.")
 
 
-def _audio_url(view: RequestView) -> None:
-    url = view.options.get("audioUrl")
-    if not isinstance(url, str):
+def _audio_url(ctx: RuleContext) -> None:
+    url = ctx.options.audio_url
+    if url is None:
         return
     if not url.lower().startswith(("https://", "http://")):
-        view.error(view.param("audioUrl"), f"must be an http(s) URL of a WAV or MP3 file for {view.model}")
+        ctx.error(ctx.param("audioUrl"), f"must be an http(s) URL of a WAV or MP3 file for {ctx.model}")
     elif not url.lower().split("?", 1)[0].endswith((".wav", ".mp3")):
-        view.warn(f"audioUrl {url[:80]!r} does not end in .wav or .mp3; Wan takes WAV or MP3 audio (3-30 s)")
+        ctx.warn(f"audioUrl {url[:80]!r} does not end in .wav or .mp3; Wan takes WAV or MP3 audio (3-30 s)")
 
 
-def _wan(model_id: str, description: str) -> ModelSpec:
+def _wan(model_id: str, description: str, *, audio_default: bool) -> ModelSpec:
     return ModelSpec(
         id=model_id,
         description=description,
@@ -46,11 +51,9 @@ def _wan(model_id: str, description: str) -> ModelSpec:
         resolutions=("1280x720", "1920x1080"),
         default_resolution=None,
         capabilities=frozenset({AUDIO}),
+        audio_default=audio_default,
     )
 
-
-#: Whether each Wan model generates audio when ``audio`` is not set.
-AUDIO_DEFAULTS = {"alibaba/wan-v2.6-i2v": True, "alibaba/wan-v2.6-i2v-flash": False}
 
 WAN = Family(
     name="wan",
@@ -59,12 +62,13 @@ WAN = Family(
     models={
         m.id: m
         for m in (
-            _wan("alibaba/wan-v2.6-i2v", "Standard model with audio"),
-            _wan("alibaba/wan-v2.6-i2v-flash", "Fast generation"),
+            _wan("alibaba/wan-v2.6-i2v", "Standard model with audio", audio_default=True),
+            _wan("alibaba/wan-v2.6-i2v-flash", "Fast generation", audio_default=False),
         )
     },
     default_model="alibaba/wan-v2.6-i2v-flash",
     options_model=WanOptions,
+    creator_prefixes=("alibaba/wan-",),
     url_only_images=True,
     text_required=True,
     documented_settings=frozenset({"duration", "resolution"}),

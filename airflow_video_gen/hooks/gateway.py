@@ -23,8 +23,11 @@ from airflow.sdk import BaseHook
 
 from airflow_video_gen import UI_FIELD_BEHAVIOUR, protocol
 from airflow_video_gen.protocol import (
+    AuthenticationError,
+    ForbiddenError,
     GatewayConfig,
     GatewayError,
+    GatewayModel,
     GatewayProtocolError,
     GatewayTransportError,
     HttpRequest,
@@ -274,14 +277,13 @@ class VideoGatewayHook(BaseHook):
             attempt += 1
             time.sleep(self.retry_delay(attempt, error, what))
 
-    def _send(self, request: HttpRequest, reader: Reader[T], what: str) -> T:
-        def call() -> T:
-            resp = self.client.request(
-                request.method, request.url, headers=request.headers, content=request.body
-            )
-            return reader(resp.status_code, resp.headers, resp.content)
+    def _call(self, request: HttpRequest, reader: Reader[T]) -> T:
+        """One try of ``request``, its answer read by ``reader``."""
+        resp = self.client.request(request.method, request.url, headers=request.headers, content=request.body)
+        return reader(resp.status_code, resp.headers, resp.content)
 
-        return self.call_with_retries(call, what)
+    def _send(self, request: HttpRequest, reader: Reader[T], what: str) -> T:
+        return self.call_with_retries(lambda: self._call(request, reader), what)
 
     def start(self, model: str, body: Mapping[str, Any], idempotency_key: str) -> StartResult:
         """Start a generation (billable). The same ``idempotency_key`` never bills twice.
@@ -375,22 +377,47 @@ class VideoGatewayHook(BaseHook):
                 sink.write(chunk)
         return DownloadResult(size=size, sha256=digest.hexdigest(), media_type=video.get("mediaType"))
 
+    def list_models(self, model_type: str | None = "video") -> list[GatewayModel]:
+        """The models the gateway lists (``GET {base}/config``, the official client's
+        ``getAvailableModels()``); free, and retried like any call.
+
+        :param model_type: Keep only models of this type (default ``video``); ``None`` keeps all.
+        """
+        request = protocol.build_config(self.config)
+        models = self._send(request, protocol.read_config, "config")
+        return [m for m in models if model_type is None or m.model_type == model_type]
+
     def test_connection(self) -> tuple[bool, str]:
-        """Check the base URL and API key with a status call for an operation that cannot exist."""
-        probe = {"gatewayJobId": "airflow-connection-test"}
-        try:
-            request = protocol.build_status(self.config, "google/veo-3.1-fast-generate-001", probe)
-            resp = self.client.request(
-                request.method, request.url, headers=request.headers, content=request.body
+        """Check the base URL and API key with one ``GET {base}/config`` (no retries, nothing
+        billed): it proves that the base URL speaks the protocol and that the key is accepted."""
+        config = self.config
+        base = config.base_url
+        if not config.api_key:
+            return False, (
+                f"Connection '{self.gateway_conn_id}' has no API key (password): "
+                "set it to an AI Gateway API key"
             )
-        except httpx.HTTPError as exc:
-            return False, f"Cannot reach {self.config.base_url}: {type(exc).__name__}: {exc}"
-        if resp.status_code in (401, 403):
-            error = protocol.error_from_answer(resp.status_code, resp.headers, resp.content)
-            return False, f"The gateway refused the API key: {error.message}"
-        if resp.status_code < 500:
-            return True, f"Connected to {self.config.base_url}; the API key was accepted"
-        return False, f"The gateway answered HTTP {resp.status_code}"
+        try:
+            models = self._call(protocol.build_config(config), protocol.read_config)
+        except httpx.TransportError as exc:
+            return False, f"Cannot reach {base}: {type(exc).__name__}: {exc}"
+        except (AuthenticationError, ForbiddenError) as exc:
+            return False, f"The gateway at {base} refused the API key: {exc.message}"
+        except GatewayProtocolError as exc:
+            return False, self._not_a_gateway(f"HTTP {exc.status_code}, {exc.message}")
+        except GatewayError as exc:
+            code = exc.status_code
+            if code in (404, 405) or 300 <= (code or 0) < 400:
+                return False, self._not_a_gateway(f"HTTP {code}")
+            return False, f"The gateway at {base} answered HTTP {code}: {exc.message}"
+        videos = sum(1 for m in models if m.model_type == "video")
+        return True, f"Connected to {base}: the gateway lists {videos} video models"
+
+    def _not_a_gateway(self, detail: str) -> str:
+        return (
+            f"{self.config.base_url} does not answer like AI Gateway "
+            f"(GET {protocol.CONFIG_PATH}: {detail}); the base URL must end in /v4/ai"
+        )
 
     # ----------------------------------------------------------------------------------- async
 

@@ -19,10 +19,13 @@ from airflow.sdk import Asset, AssetAlias, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_video_gen.families import family_for_model
+from airflow_video_gen.families.base import LAST_FRAME_METADATA, RETURN_LAST_FRAME
 from airflow_video_gen.hooks.gateway import DEFAULT_MAX_VIDEO_BYTES, VideoGatewayHook
-from airflow_video_gen.request.images import MAX_IMAGE_BYTES, redact_url
+from airflow_video_gen.protocol import GatewayError, NotFoundError, VideoTooLargeError
+from airflow_video_gen.request.images import MAX_IMAGE_BYTES
 from airflow_video_gen.utils.media import VideoReadError, contact_sheet
-from airflow_video_gen.protocol import GatewayError, NotFoundError, VideoTooLargeError, redact_body
+from airflow_video_gen.utils.redaction import redact, redact_url
 from airflow_video_gen.utils.s3 import (
     DEFAULT_PART_SIZE,
     S3ConflictError,
@@ -64,16 +67,6 @@ def _iso(epoch: Any) -> str | None:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def scrub(value: Any) -> Any:
-    """Provider metadata fit for a sidecar: base64 payloads by size only, URLs without queries."""
-    value = redact_body(value)
-    if isinstance(value, dict):
-        return {k: redact_url(v) if k == "url" and isinstance(v, str) else scrub(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    return value
-
-
 def image_sources(request: Any, path: str = "") -> list[dict[str, Any]]:
     """The input images a submission's ``request`` names: ``{"param", "source", "size"?, "sha256"?}``."""
     found: list[dict[str, Any]] = []
@@ -111,8 +104,8 @@ class ArchiveVideoOperator(BaseOperator):
     For each video: ``video-<i>.<ext>`` (its sha256 in the object's metadata), ``video-<i>.json``
     (the sidecar: model, prompt, parameters, operation, idempotency key, timings, warnings,
     provider metadata, source images, size and sha256, what PyAV reads of the video) and
-    ``video-<i>-contact.png``, all under ``<dest_s3_uri><model>/<idempotency key>/``. A Seedance
-    ``returnLastFrame`` image goes to ``last-frame.png`` beside them.
+    ``video-<i>-contact.png``, all under ``<dest_s3_uri><model>/<idempotency key>/``. A last frame
+    returned on request (Seedance ``returnLastFrame``) goes to ``last-frame.png`` beside them.
 
     Re-running is safe: an object that already holds the same bytes is left alone; different bytes
     fail the task unless ``overwrite``. A failed or interrupted upload is aborted, so no half object
@@ -356,7 +349,7 @@ class ArchiveVideoOperator(BaseOperator):
             "elapsed_s": elapsed,
             "archived_at": _iso(datetime.now(tz=timezone.utc).timestamp()),
             "warnings": generation.get("warnings") or [],
-            "provider_metadata": scrub(fetched.provider_metadata()),
+            "provider_metadata": redact(fetched.provider_metadata(), strip_url_queries=True),
             "sources": image_sources(request),
             "airflow": {
                 name: getattr(ti, name, None)
@@ -424,10 +417,19 @@ class _Fetched:
         return dict(self.generation.get("provider_metadata") or {})
 
     def last_frame(self) -> dict[str, Any] | None:
-        listed = ((self.generation.get("provider_metadata") or {}).get("bytedance") or {}).get("lastFrame")
+        """The last frame a family returns in its provider metadata when asked for one."""
+        family = family_for_model(str(self.generation["model"]))
+        if family is None or family.part(RETURN_LAST_FRAME) is None:
+            return None
+
+        def find(metadata: Any) -> Any:
+            own = (metadata or {}).get(family.provider_key) if isinstance(metadata, Mapping) else None
+            return own.get(LAST_FRAME_METADATA) if isinstance(own, Mapping) else None
+
+        listed = find(self.generation.get("provider_metadata"))
         if not isinstance(listed, Mapping):
             return None
         if listed.get("type") == "url" and isinstance(listed.get("url"), str):
             return dict(listed)
-        fresh = ((self._fresh().provider_metadata or {}).get("bytedance") or {}).get("lastFrame")
+        fresh = find(self._fresh().provider_metadata)
         return dict(fresh) if isinstance(fresh, Mapping) else None

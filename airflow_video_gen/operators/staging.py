@@ -11,7 +11,6 @@ import hashlib
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -19,16 +18,19 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from PIL import Image, ImageOps
 
-from airflow_video_gen.families import Family, family_for_model, get_family
+from airflow_video_gen.families import Family, get_family, resolve_model
 from airflow_video_gen.families.base import ImageRules
+from airflow_video_gen.request.checks import start_check
+from airflow_video_gen.request.errors import InvalidVideoRequest, Issue
+from airflow_video_gen.request.image_rules import check_images
 from airflow_video_gen.request.images import (
     MAX_IMAGE_BYTES,
     ImageInputError,
     ImageProbe,
     ImageSource,
     parse_image,
-    redact_url,
 )
+from airflow_video_gen.utils.redaction import redact_url
 from airflow_video_gen.utils.s3 import (
     S3ConflictError,
     is_prefix,
@@ -39,7 +41,6 @@ from airflow_video_gen.utils.s3 import (
     read_object,
     s3_hook,
 )
-from airflow_video_gen.request.checks import InvalidVideoRequest, Issue, RequestView, check_images, unknown_model
 
 #: Formats every family's providers read; with ``fix=True`` others become PNG even without rules.
 COMMON_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})
@@ -89,9 +90,7 @@ def held(source: ImageSource) -> tuple[bytes, ImageProbe]:
 def target_family(model: str | None, family: str | None) -> tuple[Family | None, str | None]:
     """The family and model id to check against: from ``model``, else ``family`` and its default."""
     if model:
-        fam = family_for_model(model)
-        if fam is None:
-            raise unknown_model(model)
+        fam, _ = resolve_model(model)
         if family and fam.name != family:
             raise InvalidVideoRequest(
                 model, [Issue("family", f"{model} is a {fam.name} model, not {family!r}")]
@@ -109,10 +108,10 @@ def rule_issues(family: Family, model: str, source: ImageSource) -> list[Issue]:
     The image is judged as it will reach the gateway: as a URL (staged), so URL-only families
     do not object to it; the checks and their messages are those of the request validation.
     """
-    view = RequestView(family=family, spec=family.models[model])
-    view.images[f"prompt.{_PARAM}"] = replace(source, kind="url", url="s3://staged")
-    check_images(view)
-    return view.errors
+    check = start_check(model)
+    check.images[f"prompt.{_PARAM}"] = source.replace(kind="url", url="s3://staged")
+    check_images(check)
+    return check.errors
 
 
 def _encode(image: Image.Image, fmt: str) -> bytes:
@@ -299,12 +298,13 @@ class StageImageOperator(BaseOperator):
             if source.kind == "url" and source.url:
                 url = source.url
                 data = download_image(url, max_bytes=self.max_bytes, timeout=self.http_timeout)
-                source = replace(parse_image(data), origin=redact_url(url))
+                source = parse_image(data).replace(origin=redact_url(url))
             elif source.kind == "s3":
                 client = s3_hook(self.aws_conn_id).get_conn()
                 bucket, key = parse_s3_uri(source.origin)
                 data = read_object(client, bucket, key, max_bytes=self.max_bytes)
-                source = replace(parse_image(data), origin=source.origin)
+                source = parse_image(data).replace(origin=source.origin)
+            held(source)
         except ValueError as exc:  # unusable images, too large, a missing S3 object, a bad URI
             raise self._fail(str(exc), target) from None
         except httpx.HTTPError as exc:
@@ -354,7 +354,7 @@ class StageImageOperator(BaseOperator):
             data, fixes = fix_image(source, rules, max_side=self.max_side, pad_color=self.pad_color)
             for note in fixes:
                 self.log.info("Fixed: %s", note)
-            source = replace(parse_image(data), origin=source.origin)
+            source = parse_image(data).replace(origin=source.origin)
             left = self._issues(family, model, source)
             if left:
                 raise self._refuse(left, target, "fix=True could not repair it; supply another image.")

@@ -1,39 +1,52 @@
 """Submit operators: one checked, idempotent, billable start per task; optionally wait for the video.
 
-The logic lives once in :class:`BaseVideoSubmitOperator`; a family's operator only binds its
-family and names its options as keywords (so they are templated, documented and mappable).
+The logic lives once in :class:`BaseVideoSubmitOperator`. A family's operator only names its
+family: its option keywords (templated, documented, mappable) are made from the family's options
+model when the class is defined.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from difflib import get_close_matches
 from functools import partial
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from pydantic.alias_generators import to_snake
 
-from airflow_video_gen.families import FAMILIES, GROK, KLING, SEEDANCE, VEO, WAN, Family, family_for_model
+from airflow_video_gen.families import (
+    FAMILIES,
+    GATEWAY,
+    GROK,
+    KLING,
+    SEEDANCE,
+    VEO,
+    WAN,
+    Family,
+    resolve_model,
+)
+from airflow_video_gen.families.base import is_image
 from airflow_video_gen.hooks.gateway import VideoGatewayHook
-from airflow_video_gen.models import InvalidVideoRequest, VideoRequest
+from airflow_video_gen.models import InvalidVideoRequest, Issue, VideoRequest
 from airflow_video_gen.protocol import GatewayError, derive_idempotency_key
+from airflow_video_gen.request.checks import check_given_values
+from airflow_video_gen.request.settings import SETTING_KEYWORDS
+from airflow_video_gen.triggers.generation import VideoGenerationTrigger
 from airflow_video_gen.utils.s3 import presign_get
-from airflow_video_gen.sensors.generation import finish_generation, wait_defaults
-from airflow_video_gen.triggers.generation import VideoGenerationTrigger, poll_once
-from airflow_video_gen.request.checks import Issue, unknown_model
+from airflow_video_gen.waiting import (
+    check_resumed_event,
+    defer_until_done,
+    finish_generation,
+    poll_once,
+    wait_defaults,
+)
 
-#: Snake_case keywords that map to the call's top-level settings.
-TOP_LEVEL = {
-    "n": "n",
-    "duration": "duration",
-    "resolution": "resolution",
-    "aspect_ratio": "aspectRatio",
-    "fps": "fps",
-    "seed": "seed",
-    "generate_audio": "generateAudio",
-}
+#: Snake_case keywords that map to the call's top-level settings, with their wire names.
+TOP_LEVEL: dict[str, str] = {keyword: wire for wire, keyword in SETTING_KEYWORDS.items()}
 COMMON_TEMPLATE_FIELDS = (
     "model",
     "image",
@@ -43,45 +56,75 @@ COMMON_TEMPLATE_FIELDS = (
     "gateway_conn_id",
     "aws_conn_id",
 )
-#: Options the operator's ``poll_interval`` / ``timeout`` stand for; still accepted in provider_options.
-_WAIT_OPTIONS = ("poll_interval_ms", "poll_timeout_ms")
-_PROVIDER_KEYS = frozenset({f.provider_key for f in FAMILIES.values()} | {"gateway"})
-_PATH_LIKE = "not a URL, s3:// URI,"
-
-
-def option_names(family: Family) -> tuple[str, ...]:
-    """The snake_case keywords of a family's provider options (its operator's extra keywords)."""
-    return tuple(n for n in family.options_model.model_fields if n not in _WAIT_OPTIONS)
 
 
 def submit_template_fields(family: Family | None) -> tuple[str, ...]:
-    """Template fields of a submit operator: the common ones plus the family's options."""
-    return COMMON_TEMPLATE_FIELDS + (
-        tuple(n for n in option_names(family) if n not in TOP_LEVEL) if family else ()
-    )
+    """Template fields of a submit operator: the common ones plus the family's option keywords."""
+    extra = tuple(n for n in family.keywords() if n not in TOP_LEVEL) if family else ()
+    return COMMON_TEMPLATE_FIELDS + extra
 
 
-def family_keywords(family: Family, scope: Mapping[str, Any]) -> dict[str, Any]:
-    """The family's option keywords picked from an ``__init__``'s ``locals()``."""
-    return {name: scope[name] for name in option_names(family) if name in scope}
-
-
-def _is_literal(value: Any) -> bool:
+def is_literal(value: Any) -> bool:
     """Known at parse time: no Jinja template and no XCom reference anywhere inside."""
     if isinstance(value, str):
         return "{{" not in value and "{%" not in value
     if isinstance(value, Mapping):
-        return all(_is_literal(k) and _is_literal(v) for k, v in value.items())
+        return all(is_literal(k) and is_literal(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):
-        return all(_is_literal(v) for v in value)
+        return all(is_literal(v) for v in value)
     return not (hasattr(value, "resolve") and hasattr(value, "iter_references"))
+
+
+def _operator_keywords() -> frozenset[str]:
+    names: set[str] = set()
+    for klass in BaseOperator.__mro__:
+        init = klass.__dict__.get("__init__")
+        names |= set(getattr(init, "_BaseOperatorMeta__param_names", ()))
+    return frozenset(names)
+
+
+def _family_init(family: Family) -> Any:
+    """The ``__init__`` of a family's operator: the family's options as keyword arguments."""
+    keywords = family.keywords()
+
+    def __init__(self: BaseVideoSubmitOperator, **kwargs: Any) -> None:
+        options = {name: kwargs.pop(name, None) for name in keywords}
+        BaseVideoSubmitOperator.__init__(self, family_options=options, **kwargs)
+
+    fields = family.options_model.model_fields
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Any if is_image(fields[name]) else fields[name].annotation,
+        )
+        for name in keywords
+    ]
+    params.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD, annotation=Any))
+    __init__.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+    return __init__
+
+
+def _option_doc(family: Family) -> str:
+    fields = family.options_model.model_fields
+    lines = [
+        f":param {name}: ``providerOptions.{family.provider_key}.{fields[name].alias}``: "
+        f"{fields[name].description or ''} Templated."
+        for name in family.keywords()
+    ]
+    return "\n".join(f"    {line}" for line in lines)
 
 
 class BaseVideoSubmitOperator(BaseOperator):
     """Starts one image-to-video generation through AI Gateway, idempotently.
 
-    The request is checked against the model's documented limits before any call (at parse time
-    when every value is literal). ``s3://`` images are presigned. The start carries an
+    The request is checked against the model's documented limits before any call: at parse time
+    every literal value (the whole request when nothing is templated; images are not read then),
+    and the whole request again once templates are rendered. Values rendered from templates as
+    strings (Airflow's default) are coerced into the type each parameter declares (``"5"`` for
+    ``duration``, ``"true"`` for a boolean). ``s3://`` images are presigned. The start carries an
     idempotency key derived from the DAG, run, task, map index and request, so a retried task gets
     the same generation back instead of paying for a second one.
 
@@ -89,9 +132,12 @@ class BaseVideoSubmitOperator(BaseOperator):
     "warnings"}`` (``request`` describes images by source, size and sha256), or, with
     ``wait_for_completion``, what a generation sensor returns.
 
-    :param model: Gateway model id (default: the family's default model). Templated.
-    :param image: The start frame (``prompt.image``): https URL, ``s3://`` URI, local path, bytes,
-        base64 or data URL. Templated.
+    :param model: Gateway model id (default: the family's default model). An id missing from this
+        package's tables is checked with its family's version-independent rules and sent with a
+        warning, unless ``strict_models``. Templated.
+    :param image: The start frame (``prompt.image``): https URL, ``s3://`` URI, local path (on the
+        worker; relative paths resolve against its working directory), bytes, base64 or data URL.
+        Templated.
     :param text: The prompt text (``prompt.text``); with no ``image``, a plain string prompt.
         Templated.
     :param n: Number of videos (default 1). Templated.
@@ -112,6 +158,7 @@ class BaseVideoSubmitOperator(BaseOperator):
     :param deferrable: When waiting, wait in the triggerer (default ``True``).
     :param poll_interval: When waiting, seconds between status calls (default per family).
     :param timeout: When waiting, seconds before giving up (default per family).
+    :param strict_models: Refuse a model id missing from this package's tables (default ``False``).
     :param family_options: Family option keywords, collected by the family's operator.
     """
 
@@ -119,6 +166,16 @@ class BaseVideoSubmitOperator(BaseOperator):
     template_fields: Sequence[str] = COMMON_TEMPLATE_FIELDS
     template_fields_renderers = {"provider_options": "json"}
     ui_color = "#ffe9d6"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        family = cls.__dict__.get("family")
+        if family is None:
+            return
+        cls.template_fields = submit_template_fields(family)
+        if "__init__" not in cls.__dict__:
+            cls.__init__ = _family_init(family)  # type: ignore[method-assign]
+        cls.__doc__ = f"{inspect.cleandoc(cls.__doc__ or '')}\n\n{_option_doc(family)}\n"
 
     def __init__(
         self,
@@ -141,9 +198,11 @@ class BaseVideoSubmitOperator(BaseOperator):
         deferrable: bool = True,
         poll_interval: float | None = None,
         timeout: float | None = None,
+        strict_models: bool = False,
         family_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        self._refuse_unknown_keywords(kwargs)
         super().__init__(**kwargs)
         self.model = model or (self.family.default_model if self.family else None)
         if not self.model:
@@ -165,43 +224,70 @@ class BaseVideoSubmitOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.timeout = timeout
+        self.strict_models = strict_models
         self._option_names = tuple(family_options or ())
         for name, value in (family_options or {}).items():
             setattr(self, name, value)
+        #: Parameters holding a template or an XCom reference: coerced into their types once rendered.
+        self._templated = frozenset(
+            name
+            for name in (*TOP_LEVEL, *self._option_names, "provider_options")
+            if not is_literal(getattr(self, name))
+        )
         self._check_at_parse_time()
+
+    def _refuse_unknown_keywords(self, kwargs: Mapping[str, Any]) -> None:
+        """Airflow's own message for a misspelt keyword gives no hint; this one does."""
+        known = _operator_keywords()
+        unknown = [k for k in kwargs if k not in known and not k.startswith("_")]
+        if not unknown:
+            return
+        ours = [*inspect.signature(type(self).__init__).parameters, *COMMON_TEMPLATE_FIELDS]
+        candidates = sorted({*ours, *known} - {"self", "kwargs", "family_options"})
+        lines = []
+        for name in unknown:
+            snake = to_snake(name)
+            hint = (
+                [snake] if snake != name and snake in candidates else get_close_matches(name, candidates, n=1)
+            )
+            did = f" (did you mean {hint[0]!r}?)" if hint else ""
+            lines.append(f"{name!r}{did}")
+        family = self.family.label if self.family else "any"
+        raise TypeError(
+            f"{type(self).__name__} got unknown keyword argument(s): {', '.join(lines)}. Keywords are "
+            "snake_case; the values of dict and list keywords keep the seed's camelCase keys (e.g. "
+            f"voice_list=[{{'voiceId': ...}}]). The raw camelCase options of {family} models go in "
+            "provider_options."
+        )
 
     # ------------------------------------------------------------------------------- the request
 
     def _family_of(self, model: str) -> Family:
-        family = family_for_model(model)
-        if self.family is not None and family is not None and family is not self.family:
+        family, _ = resolve_model(model)
+        if self.family is not None and family is not self.family:
+            listed = ", ".join(self.family.models)
+            instead = "GatewaySubmitOperator" if family is GATEWAY else f"the {family.label} operator"
             raise InvalidVideoRequest(
                 model,
                 [
                     Issue(
                         "model",
-                        f"{type(self).__name__} takes {self.family.label} models: "
-                        f"{', '.join(self.family.models)}",
+                        f"{type(self).__name__} takes {self.family.label} models: {listed}; "
+                        f"for {model} use {instead}",
                     )
                 ],
             )
-        if family is None:
-            raise unknown_model(model)
         return family
 
-    def build_call(self) -> tuple[str, dict[str, Any]]:
-        """The model id and the AI SDK call made of this operator's (rendered) parameters."""
-        model = str(self.model)
-        family = self._family_of(model)
-        call: dict[str, Any] = {}
-        if self.image is not None:
-            call["prompt"] = {"image": self.image} | ({"text": self.text} if self.text is not None else {})
-        elif self.text is not None:
-            call["prompt"] = self.text
-        for name, camel in TOP_LEVEL.items():
-            value = getattr(self, name)
-            if value is not None and name not in self._option_names:
-                call[camel] = value
+    def _parts(self) -> tuple[Family, dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """The family, the settings and the family's options (by wire name) and the other
+        ``providerOptions``, as this operator's parameters hold them."""
+        family = self._family_of(str(self.model))
+        settings = {
+            wire: getattr(self, keyword)
+            for keyword, wire in TOP_LEVEL.items()
+            if keyword not in self._option_names and getattr(self, keyword) is not None
+        }
         provider_options, own = _split_provider_options(self.provider_options, family)
         fields = family.options_model.model_fields
         for name in self._option_names:
@@ -211,41 +297,80 @@ class BaseVideoSubmitOperator(BaseOperator):
             wire = fields[name].alias or name
             if wire in own and own[wire] != value:
                 raise InvalidVideoRequest(
-                    model,
+                    str(self.model),
                     [
                         Issue(
                             f"providerOptions.{family.provider_key}.{wire}",
-                            f"given twice with different values ({name}= and provider_options) for {model}",
+                            f"given twice with different values ({name}= and provider_options) "
+                            f"for {self.model}",
                         )
                     ],
                 )
             own[wire] = value
-        if own:
-            provider_options[family.provider_key] = own
-        if provider_options:
-            call["providerOptions"] = provider_options
-        return model, call
+        return family, settings, own, provider_options
+
+    def _lax(self, family: Family) -> set[str]:
+        """Wire paths of the templated parameters (see :func:`~airflow_video_gen.request.checks.coerce`)."""
+        lax = {
+            TOP_LEVEL[name]
+            for name in self._templated
+            if name in TOP_LEVEL and name not in self._option_names
+        }
+        fields = family.options_model.model_fields
+        options = (
+            fields if "provider_options" in self._templated else self._templated & set(self._option_names)
+        )
+        lax |= {
+            f"providerOptions.{family.provider_key}.{fields[n].alias or n}" for n in options if n in fields
+        }
+        return lax
 
     def build_request(self) -> VideoRequest:
         """The checked request. :raises AirflowFailException: When it is invalid (no retry helps)."""
         try:
-            model, call = self.build_call()
-            return VideoRequest.from_sdk_call(model, call)
+            family, settings, own, others = self._parts()
+            return VideoRequest.from_parts(
+                str(self.model),
+                image=self.image,
+                text=self.text,
+                settings=settings,
+                options=own,
+                provider_options=others,
+                strict=self.strict_models,
+                lax=self._lax(family),
+            )
         except InvalidVideoRequest as exc:
             raise AirflowFailException(str(exc)) from exc
 
     def _check_at_parse_time(self) -> None:
-        values = [getattr(self, n) for n in (*COMMON_TEMPLATE_FIELDS[:-2], *self._option_names)]
-        if not all(_is_literal(v) for v in values):
+        """Every literal value, checked while the DAG file is parsed; no image is read."""
+        if not is_literal(self.model):
             return
-        try:
-            model, call = self.build_call()
-            VideoRequest.from_sdk_call(model, call, allow_local_paths=False)
-        except InvalidVideoRequest as exc:
-            # A string that is no URL may be a local path that only the worker has: checked at execute.
-            issues = [i for i in exc.issues if _PATH_LIKE not in i.message]
-            if issues:
-                raise InvalidVideoRequest(exc.model, issues) from None
+        _, settings, own, others = self._parts()
+        if not self._templated and is_literal(self.image) and is_literal(self.text):
+            VideoRequest.from_parts(
+                str(self.model),
+                image=self.image,
+                text=self.text,
+                settings=settings,
+                options=own,
+                provider_options=others,
+                paths="defer",
+                decode=False,
+                strict=self.strict_models,
+            )
+            return
+        literal_settings = {k: v for k, v in settings.items() if is_literal(v)}
+        literal_options = (
+            {k: v for k, v in own.items() if is_literal(v)}
+            if "provider_options" not in self._templated
+            else {}
+        )
+        issues = check_given_values(
+            str(self.model), settings=literal_settings, options=literal_options, strict=self.strict_models
+        )
+        if issues:
+            raise InvalidVideoRequest(str(self.model), issues)
 
     # ------------------------------------------------------------------------------- execution
 
@@ -300,20 +425,14 @@ class BaseVideoSubmitOperator(BaseOperator):
         timeout = self.timeout if self.timeout is not None else timeout
         deadline = submission["submitted_at"] + timeout
         if self.deferrable:
-            trigger = VideoGenerationTrigger(
-                model=submission["model"],
-                operation=submission["operation"],
+            defer_until_done(
+                self,
+                VideoGenerationTrigger,
+                submission,
                 deadline=deadline,
                 poll_interval=interval,
                 gateway_conn_id=self.gateway_conn_id,
-                started_at=submission["submitted_at"],
-                wait_first=True,
-            )
-            self.defer(
-                trigger=trigger,
-                method_name="execute_complete",
                 kwargs={"submission": submission},
-                timeout=timedelta(seconds=timeout + 120),
             )
         hook = VideoGatewayHook(self.gateway_conn_id)
         try:
@@ -329,9 +448,10 @@ class BaseVideoSubmitOperator(BaseOperator):
         )
 
     def execute_complete(
-        self, context: Any, event: dict[str, Any], submission: dict[str, Any] | None = None
+        self, context: Any, event: dict[str, Any] | None = None, submission: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Resume after the trigger fired (``wait_for_completion`` in the triggerer)."""
+        event = check_resumed_event(event)
         if submission is None:
             ti = context["ti"]
             submission = ti.xcom_pull(task_ids=ti.task_id, key="submission", map_indexes=ti.map_index)
@@ -341,18 +461,19 @@ class BaseVideoSubmitOperator(BaseOperator):
 
 
 def _split_provider_options(raw: Any, family: Family) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``provider_options`` as (all providerOptions, a copy of the family's own dict)."""
+    """``provider_options`` as (the other providers' options, a copy of the family's own dict)."""
     if raw is None:
         return {}, {}
     if not isinstance(raw, Mapping):
         raise InvalidVideoRequest(
-            family.default_model,
+            family.default_model or "model",
             [Issue("providerOptions", f"provider_options must be a dict, got {type(raw).__name__}")],
         )
-    if raw and all(k in _PROVIDER_KEYS for k in raw):
-        everything = dict(raw)
-        own = everything.get(family.provider_key) or {}
-        return everything, dict(own) if isinstance(own, Mapping) else own
+    provider_keys = {f.provider_key for f in FAMILIES.values()} | {"gateway"}
+    if family is GATEWAY or (raw and all(k in provider_keys for k in raw)):
+        others = {k: v for k, v in raw.items() if k != family.provider_key or family is GATEWAY}
+        own = raw.get(family.provider_key) if family is not GATEWAY else None
+        return others, dict(own) if isinstance(own, Mapping) else ({} if own is None else own)
     return {}, dict(raw)
 
 
@@ -361,137 +482,31 @@ class GatewaySubmitOperator(BaseVideoSubmitOperator):
 
 
 class VeoSubmitOperator(BaseVideoSubmitOperator):
-    """Starts a Google Veo image-to-video generation.
-
-    :param generate_audio: ``providerOptions.vertex.generateAudio``: audio alongside the video.
-    :param resize_mode: ``'pad'`` (default) or ``'crop'``: how the image fits the video.
-    :param enhance_prompt: Let Gemini enhance the prompt (default true).
-    :param negative_prompt: What to discourage in the video.
-    :param person_generation: ``'dont_allow'``, ``'allow_adult'`` (default) or ``'allow_all'``.
-    """
+    """Starts a Google Veo image-to-video generation."""
 
     family = VEO
-    template_fields = submit_template_fields(VEO)
-
-    def __init__(
-        self,
-        *,
-        generate_audio: bool | None = None,
-        resize_mode: str | None = None,
-        enhance_prompt: bool | None = None,
-        negative_prompt: str | None = None,
-        person_generation: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(family_options=family_keywords(VEO, locals()), **kwargs)
 
 
 class KlingSubmitOperator(BaseVideoSubmitOperator):
-    """Starts a KlingAI image-to-video generation.
-
-    :param mode: ``'std'`` (default) or ``'pro'``.
-    :param negative_prompt: What to avoid (at most 2500 characters).
-    :param cfg_scale: Prompt adherence 0-1 (v3.0 only).
-    :param sound: ``'on'`` or ``'off'`` (v2.6+).
-    :param voice_list: Up to 2 ``{"voiceId"}`` (with ``sound='on'``; not with ``element_list``).
-    :param multi_shot: Multi-shot generation (v3.0).
-    :param shot_type: ``'customize'`` for custom shot durations.
-    :param multi_prompt: Shots ``{"index", "prompt", "duration"}`` (with ``multi_shot``).
-    :param element_list: Up to 3 reference elements (v3.0; not with ``voice_list``).
-    :param watermark_info: ``{"enabled": True}`` for a watermarked result.
-    :param image_tail: The last frame, in any image form (not with masks or camera control).
-    :param camera_control: ``{"type", "config"}`` camera move (not with image tail or masks).
-    :param static_mask: Mask image of the areas that stay still.
-    :param dynamic_masks: Up to 6 ``{"mask", "trajectories"}`` (motion brush).
-    """
+    """Starts a KlingAI image-to-video generation (first/last frame, camera control, motion brush,
+    voices, multi-shot)."""
 
     family = KLING
-    template_fields = submit_template_fields(KLING)
-
-    def __init__(
-        self,
-        *,
-        mode: str | None = None,
-        negative_prompt: str | None = None,
-        cfg_scale: float | None = None,
-        sound: str | None = None,
-        voice_list: list[dict[str, Any]] | None = None,
-        multi_shot: bool | None = None,
-        shot_type: str | None = None,
-        multi_prompt: list[dict[str, Any]] | None = None,
-        element_list: list[dict[str, Any]] | None = None,
-        watermark_info: dict[str, Any] | None = None,
-        image_tail: Any = None,
-        camera_control: dict[str, Any] | None = None,
-        static_mask: Any = None,
-        dynamic_masks: list[dict[str, Any]] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(family_options=family_keywords(KLING, locals()), **kwargs)
 
 
 class WanSubmitOperator(BaseVideoSubmitOperator):
-    """Starts a Wan image-to-video generation (image URLs only; ``text`` required).
-
-    :param audio: Generate audio (standard models default to true, flash to false).
-    :param negative_prompt: What to avoid (at most 500 characters).
-    :param audio_url: URL of a WAV/MP3 (3-30 s, at most 15 MB) to sync the video to.
-    :param watermark: Add a watermark (default false).
-    """
+    """Starts a Wan image-to-video generation (image URLs only; ``text`` required)."""
 
     family = WAN
-    template_fields = submit_template_fields(WAN)
-
-    def __init__(
-        self,
-        *,
-        audio: bool | None = None,
-        negative_prompt: str | None = None,
-        audio_url: str | None = None,
-        watermark: bool | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(family_options=family_keywords(WAN, locals()), **kwargs)
 
 
 class GrokSubmitOperator(BaseVideoSubmitOperator):
-    """Starts a Grok Imagine Video generation (image URLs only).
-
-    :param resolution: ``providerOptions.xai.resolution``: ``'480p'`` (default) or ``'720p'``.
-    """
+    """Starts a Grok Imagine Video generation (image URLs only)."""
 
     family = GROK
-    template_fields = submit_template_fields(GROK)
-
-    def __init__(self, *, resolution: str | None = None, **kwargs: Any) -> None:
-        super().__init__(family_options=family_keywords(GROK, locals()), **kwargs)
 
 
 class SeedanceSubmitOperator(BaseVideoSubmitOperator):
-    """Starts a ByteDance Seedance generation (image URLs only; 24 fps).
-
-    :param last_frame_image: The last frame (first+last frame mode; not on Pro Fast).
-    :param reference_images: 1-4 reference image URLs (Lite I2V only; ``image`` may then be omitted).
-    :param generate_audio: ``providerOptions.bytedance.generateAudio`` (v1.5 Pro only).
-    :param watermark: Add a watermark.
-    :param camera_fixed: Keep the camera still.
-    :param return_last_frame: Also return the video's last frame (for chaining clips).
-    :param service_tier: ``'default'`` or ``'flex'`` (half price, slower).
-    """
+    """Starts a ByteDance Seedance generation (image URLs only; 24 fps)."""
 
     family = SEEDANCE
-    template_fields = submit_template_fields(SEEDANCE)
-
-    def __init__(
-        self,
-        *,
-        last_frame_image: Any = None,
-        reference_images: list[Any] | None = None,
-        generate_audio: bool | None = None,
-        watermark: bool | None = None,
-        camera_fixed: bool | None = None,
-        return_last_frame: bool | None = None,
-        service_tier: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(family_options=family_keywords(SEEDANCE, locals()), **kwargs)

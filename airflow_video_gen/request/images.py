@@ -14,11 +14,14 @@ import io
 import os
 import re
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from PIL import Image, UnidentifiedImageError
+
+from airflow_video_gen.utils.redaction import redact_url
 
 #: Largest image read from a path, bytes or base64 before it is refused (no model takes more).
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
@@ -44,25 +47,63 @@ class ImageProbe:
     height: int
 
 
-@dataclass(frozen=True)
-class ImageSource:
-    """One image of a request.
+#: How a string that is no URL, URI or encoded image is taken: read as a local file (workers),
+#: kept as an unread path (parse time: the file may exist only on the worker) or refused (servers).
+PathMode = Literal["read", "defer", "refuse"]
 
-    :param kind: ``url`` (sent as a URL), ``s3`` (to presign first) or ``bytes`` (sent inline).
+
+class ImageSource:
+    """One image of a request (immutable; a plain class so that pydantic keeps it whole inside an
+    options model instead of dumping it as a dataclass).
+
+    :param kind: ``url`` (sent as a URL), ``s3`` (to presign first), ``bytes`` (sent inline) or
+        ``path`` (a local file not read yet: only while a DAG file is parsed).
     :param origin: Where it came from, for logs, XCom and hashes: the URL, the ``s3://`` URI,
         ``path:<path>``, ``bytes``, ``base64`` or ``data-url``. Never the image data itself.
     :param url: The URL, for ``url`` and ``s3``.
     :param data: The bytes, for ``bytes``.
-    :param probe: Format and size read from the bytes, when there are bytes.
     :param declared_media_type: The type a ``data:`` URL declared, if any.
     """
 
-    kind: Literal["url", "s3", "bytes"]
-    origin: str
-    url: str | None = None
-    data: bytes | None = None
-    probe: ImageProbe | None = None
-    declared_media_type: str | None = None
+    def __init__(
+        self,
+        kind: Literal["url", "s3", "bytes", "path"],
+        origin: str,
+        url: str | None = None,
+        data: bytes | None = None,
+        declared_media_type: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.origin = origin
+        self.url = url
+        self.data = data
+        self.declared_media_type = declared_media_type
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.kind, self.origin, self.url, self.data, self.declared_media_type)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ImageSource) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        size = f", {len(self.data)} bytes" if self.data is not None else ""
+        return f"ImageSource({self.kind}, {self.origin!r}{size})"
+
+    def replace(self, **changes: Any) -> ImageSource:
+        """A copy with ``changes`` (the same keywords as the constructor)."""
+        fields = dict(
+            zip(("kind", "origin", "url", "data", "declared_media_type"), self._fields(), strict=True)
+        )
+        return ImageSource(**{**fields, **changes})
+
+    @cached_property
+    def probe(self) -> ImageProbe | None:
+        """Format and size, read from the bytes the first time they are asked for (``None``
+        without bytes). :raises ImageInputError: When the bytes are no decodable image."""
+        return probe_image(self.data) if self.data is not None else None
 
     @property
     def media_type(self) -> str | None:
@@ -81,8 +122,9 @@ class ImageSource:
         if self.data is None:
             return {"source": self.origin}
         out: dict[str, Any] = {"source": self.origin, "size": len(self.data), "sha256": self.sha256}
-        if self.probe:
-            out.update(media_type=self.probe.media_type, width=self.probe.width, height=self.probe.height)
+        probe = self.probe
+        if probe:
+            out.update(media_type=probe.media_type, width=probe.width, height=probe.height)
         return out
 
     def base64(self) -> str:
@@ -93,30 +135,7 @@ class ImageSource:
 
     def presigned(self, url: str) -> ImageSource:
         """The same image, now reachable at ``url`` (the origin stays the ``s3://`` URI)."""
-        return replace(self, kind="url", url=url)
-
-
-_SIGNATURE_PARAMS = ("x-amz-signature", "x-amz-credential", "signature", "sig", "x-goog-signature", "token")
-
-
-def redact_url(url: str) -> str:
-    """A URL fit for logs: scheme, host and path, without the query (where signatures live)."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        return url[:16] + "..." if len(url) > 16 else url
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}" + ("?..." if parts.query else "")
-
-
-def without_signature(url: str) -> str:
-    """A URL fit for XCom and hashes: a presigned URL is redacted (the signature is a bearer
-    credential, and it changes each time the same object is signed); any other URL is kept whole."""
-    query = url.partition("?")[2]
-    names = {part.split("=", 1)[0].lower() for part in query.split("&") if part}
-    return redact_url(url) if names & set(_SIGNATURE_PARAMS) else url
+        return ImageSource(kind="url", origin=self.origin, url=url)
 
 
 def probe_image(data: bytes) -> ImageProbe:
@@ -145,7 +164,7 @@ def probe_image(data: bytes) -> ImageProbe:
 def _from_bytes(data: bytes, origin: str) -> ImageSource:
     if len(data) > MAX_IMAGE_BYTES:
         raise ImageInputError(f"image is {len(data):,} bytes; at most {MAX_IMAGE_BYTES:,} are accepted")
-    return ImageSource(kind="bytes", origin=origin, data=data, probe=probe_image(data))
+    return ImageSource(kind="bytes", origin=origin, data=data)
 
 
 def _decode_base64(text: str) -> bytes | None:
@@ -166,21 +185,23 @@ def _is_file(text: str) -> bool:
         return False
 
 
-def parse_image(value: Any, *, allow_local_paths: bool = True, allow_s3: bool = True) -> ImageSource:
-    """Read an image input of any accepted form.
+def parse_image(value: Any, *, paths: PathMode = "read", allow_s3: bool = True) -> ImageSource:
+    """Read an image input of any accepted form. Nothing is decoded: the bytes are probed the
+    first time :attr:`ImageSource.probe` is read.
 
     :param value: The input (see the module docstring for the forms).
-    :param allow_local_paths: Whether a string may name a local file. Servers set it to ``False``
-        so a request can never make them read their own disk.
+    :param paths: What a string naming a local file becomes (see :data:`PathMode`); servers refuse
+        them, so a request can never make them read their own disk.
     :param allow_s3: Whether ``s3://`` URIs are accepted (they must be presigned before sending).
     :raises ImageInputError: With the reason, when the input is none of the accepted forms.
     """
+    allow_local_paths = paths != "refuse"
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _from_bytes(bytes(value), "bytes")
     if isinstance(value, Path):
         if not allow_local_paths:
             raise ImageInputError("local paths are not accepted here")
-        return _read_path(value)
+        return _local(value, paths)
     if isinstance(value, dict):
         return _from_file_object(value)
     if not isinstance(value, str):
@@ -190,7 +211,7 @@ def parse_image(value: Any, *, allow_local_paths: bool = True, allow_s3: bool = 
     text = value.strip()
     lowered = text[:16].lower()
     if lowered.startswith(("https://", "http://")):
-        return ImageSource(kind="url", origin=without_signature(text), url=text)
+        return ImageSource(kind="url", origin=redact_url(text, only_signed=True), url=text)
     if lowered.startswith("s3://"):
         if not allow_s3:
             raise ImageInputError("s3:// URIs must be presigned before they are sent")
@@ -205,21 +226,27 @@ def parse_image(value: Any, *, allow_local_paths: bool = True, allow_s3: bool = 
         source = _from_bytes(data, "data-url")
         # A data URL's declared type is sent as declared, as the official client does.
         declared = match.group("mt")
-        return replace(source, declared_media_type=declared) if declared else source
+        return source.replace(declared_media_type=declared) if declared else source
     if lowered.startswith("file://"):
         if not allow_local_paths:
             raise ImageInputError("local paths are not accepted here")
-        return _read_path(Path(text[len("file://") :]))
+        return _local(Path(text[len("file://") :]), paths)
     if re.match(r"^[a-z][a-z0-9+.\-]*://", lowered):
         scheme = lowered.split("://", 1)[0]
         raise ImageInputError(f"URL scheme {scheme!r} is not supported; use https://, http:// or s3://")
-    if allow_local_paths and _is_file(text):
+    if paths == "read" and _is_file(text):
         return _read_path(Path(text))
     data = _decode_base64(text)
     if data is not None:
         return _from_bytes(data, "base64")
+    if paths == "defer" and len(text) <= 4096 and "\x00" not in text:
+        return ImageSource(kind="path", origin=f"path:{text}")
     where = "an existing local file, " if allow_local_paths else ""
     raise ImageInputError(f"not a URL, s3:// URI, {where}data URL or base64 image: {text[:60]!r}")
+
+
+def _local(path: Path, paths: PathMode) -> ImageSource:
+    return _read_path(path) if paths == "read" else ImageSource(kind="path", origin=f"path:{path}")
 
 
 def _read_path(path: Path) -> ImageSource:
@@ -235,7 +262,7 @@ def _read_path(path: Path) -> ImageSource:
 def _from_file_object(value: dict[str, Any]) -> ImageSource:
     kind = value.get("type")
     if kind == "url" and isinstance(value.get("url"), str):
-        return parse_image(value["url"], allow_local_paths=False, allow_s3=False)
+        return parse_image(value["url"], paths="refuse", allow_s3=False)
     if kind == "file" and isinstance(value.get("data"), str):
         data = _decode_base64(value["data"])
         if data is None:

@@ -1,8 +1,8 @@
 """VideoGenerationTrigger: waits for a generation in the triggerer, fully asynchronously.
 
-Also home of the status logic that poke and reschedule modes share with the trigger: what a status
-means (:func:`outcome_of`), and the small, JSON-safe result every waiting path returns
-(:func:`generation_result`).
+What a status means is read in :mod:`airflow_video_gen.protocol`
+(:func:`~airflow_video_gen.protocol.outcome_of`), which the poke and reschedule modes of
+:mod:`airflow_video_gen.waiting` read too; this module and ``waiting`` import neither each other.
 """
 
 from __future__ import annotations
@@ -17,89 +17,10 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_video_gen.hooks.gateway import VideoGatewayHook
 from airflow_video_gen.protocol import GatewayError, RetryPolicy, StatusResult
-
-#: Event statuses, by what the task does with them.
-SUCCESS_STATES = frozenset({"completed"})
-FAILURE_STATES = frozenset({"error", "cancelled", "invalid"})
-TIMEOUT_STATES = frozenset({"timeout"})
-#: Transient trouble past the retry budget: the try fails and Airflow's retries apply.
-RETRYABLE_STATES = frozenset({"transient"})
-INTERMEDIATE_STATES = frozenset({"pending"})
+from airflow_video_gen.waiting import outcome_of, outcome_of_error
 
 #: Fraction of the poll interval added or taken at random, so thousands of triggers spread out.
 POLL_JITTER = 0.1
-
-
-def without_base64(value: Any) -> Any:
-    """A copy fit for XCom and trigger events: every ``{"type": "base64", "data"}`` (a video, a
-    Seedance last frame in provider metadata) listed by media type and size only."""
-    if isinstance(value, dict):
-        if value.get("type") == "base64" and isinstance(value.get("data"), str):
-            return {
-                "type": "base64",
-                "mediaType": value.get("mediaType"),
-                "size": len(value["data"]) * 3 // 4,
-            }
-        return {k: without_base64(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_base64(v) for v in value]
-    return value
-
-
-def outcome_of(status: StatusResult) -> dict[str, Any] | None:
-    """The event a status ends a wait with, or ``None`` while the job is still pending.
-
-    :return: ``{"status", "reason", "message", ...}``: ``completed`` with ``videos``, ``warnings``
-        and ``provider_metadata``; ``error`` with the gateway's message; ``cancelled``.
-    """
-    if status.status == "completed":
-        return {
-            "status": "completed",
-            "reason": "completed",
-            "message": f"{len(status.videos)} video(s) ready",
-            "videos": without_base64(status.videos),
-            "warnings": status.warnings,
-            "provider_metadata": without_base64(status.provider_metadata),
-        }
-    if status.status == "error":
-        return {"status": "error", "reason": "job_failed", "message": status.error or "the generation failed"}
-    if status.status == "cancelled":
-        return {"status": "cancelled", "reason": "job_cancelled", "message": "the generation was cancelled"}
-    return None
-
-
-def outcome_of_error(exc: GatewayError) -> dict[str, Any]:
-    """The event a status call's error ends a wait with: transient trouble (the try fails and
-    Airflow retries it) or an error the gateway will repeat (the task fails for good)."""
-    return {
-        "status": "transient" if exc.retryable else "error",
-        "reason": exc.error_type,
-        "message": exc.message,
-    }
-
-
-def poll_once(hook: VideoGatewayHook, model: str, operation: Any) -> dict[str, Any] | None:
-    """One status call from a worker (poke and reschedule modes, synchronous waits): the event
-    that ends the wait, or ``None`` while pending."""
-    try:
-        status = hook.status(model, operation)
-    except GatewayError as exc:
-        return outcome_of_error(exc)
-    return outcome_of(status)
-
-
-def generation_result(submission: Mapping[str, Any], event: Mapping[str, Any]) -> dict[str, Any]:
-    """What a sensor (or a submit task that waits) returns: the submission plus the outcome."""
-    submitted_at = submission.get("submitted_at")
-    elapsed = round(time.time() - submitted_at, 3) if isinstance(submitted_at, (int, float)) else None
-    return {
-        **submission,
-        "status": event["status"],
-        "videos": event.get("videos", []),
-        "warnings": [*submission.get("warnings", []), *event.get("warnings", [])],
-        "provider_metadata": event.get("provider_metadata", {}),
-        "elapsed_s": elapsed,
-    }
 
 
 class VideoGenerationTrigger(BaseTrigger):

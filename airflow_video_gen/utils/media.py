@@ -18,7 +18,8 @@ from typing import IO, Any
 import av
 from PIL import Image, ImageDraw
 
-#: A seekable binary file: an open file, ``io.BytesIO`` or :class:`~airflow_video_gen.utils.s3.S3ObjectReader`.
+#: A seekable binary file: an open file, ``io.BytesIO`` or
+#: :class:`~airflow_video_gen.utils.s3.S3ObjectReader`.
 BinaryFile = IO[bytes] | io.RawIOBase
 
 #: Above this many frames only keyframes are decoded for a contact sheet (long videos).

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from airflow_video_gen.families import FAMILIES
+from airflow_video_gen.families import BUILT_IN_FAMILIES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEED_PATH = REPO_ROOT.parent / "shared" / "seeds" / "000_697a532def32e299.txt"
@@ -34,9 +34,9 @@ def parse_seed(text: str) -> dict[str, Any]:
     tables whose first column is ``Parameter``; model ids those of the tables whose first column is
     ``Model``.
     """
-    by_label = {family.label: name for name, family in FAMILIES.items()}
-    parameters: dict[str, list[str]] = {name: [] for name in FAMILIES}
-    models: dict[str, list[str]] = {name: [] for name in FAMILIES}
+    by_label = {family.label: name for name, family in ((f.name, f) for f in BUILT_IN_FAMILIES)}
+    parameters: dict[str, list[str]] = {f.name: [] for f in BUILT_IN_FAMILIES}
+    models: dict[str, list[str]] = {f.name: [] for f in BUILT_IN_FAMILIES}
     family: str | None = None
     column: str | None = None
     for line in text.splitlines():

@@ -1,4 +1,5 @@
-"""The documentation site: it builds strictly, and it covers every parameter and model of the seed.
+"""The documentation site: it builds strictly, its committed family tables are current, and it
+covers every parameter and model of the seed.
 
 The seed's parameter names and model ids come from the seed itself when it is beside the
 repository, else from the checked-in copy ``tests/fixtures/seed_parameters.json`` (which must equal
@@ -10,50 +11,32 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from airflow_video_gen.families import FAMILIES
-from docs.family_tables import (
-    MARKER_RE,
-    WAIT_KEYWORDS,
-    expand_markers,
-    operator_class_names,
-    parameter_rows,
-)
+from airflow_video_gen.families import BUILT_IN_FAMILIES
+from airflow_video_gen.families.base import ProviderOptions
+from docs.family_tables import BLOCK_RE, fill, main, operator_class_names, parameter_rows
 from tests.docs.seed import REPO_ROOT, SEED_PATH, fixture_data, seed_data
 
 DOCS = REPO_ROOT / "docs"
+#: The families the docs cover: the built-in ones (a test may register a toy family).
+FAMILIES = {f.name: f for f in BUILT_IN_FAMILIES}
 FAMILY_PAGES = {name: DOCS / "families" / f"{name}.md" for name in FAMILIES}
-_HOOKS_SPEC = "docs_hooks_under_test"
 
 
 def _seed() -> dict[str, Any]:
     return seed_data() or fixture_data()
 
 
-def _hook() -> Any:
-    """``docs/hooks.py``, loaded the way MkDocs loads it (a file, not a package module)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(_HOOKS_SPEC, DOCS / "hooks.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _rendered(path: Path) -> str:
-    """A page's markdown as the build sees it: through the hook."""
-    page = SimpleNamespace(file=SimpleNamespace(src_uri=path.relative_to(DOCS).as_posix()))
-    markdown: str = _hook().on_page_markdown(path.read_text(encoding="utf-8"), page, None, None)
-    return markdown
+def _page(path: Path) -> str:
+    """A page as committed: its tables are in the Markdown."""
+    return path.read_text(encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------------------ build
@@ -76,9 +59,40 @@ def test_mkdocs_build_is_strictly_clean(tmp_path: Path) -> None:
     kling = (site / "families" / "kling" / "index.html").read_text(encoding="utf-8")
     assert "providerOptions.klingai.cfgScale" in kling
     assert "cfg_scale" in kling
-    for html in site.rglob("*.html"):
-        assert not MARKER_RE.search(html.read_text(encoding="utf-8")), f"unexpanded marker in {html}"
-    assert not (site / "hooks.py").exists()
+    assert not list(site.rglob("*.py")), "the generator is not part of the site"
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+
+def test_the_committed_tables_are_current(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--check"]) == 0, f"run `make docs-tables`:{capsys.readouterr().err}"
+
+
+def test_a_table_edited_by_hand_is_stale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(DOCS, docs, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    kling = docs / "families" / "kling.md"
+    text = kling.read_text(encoding="utf-8")
+    kling.write_text(text.replace("| 0 to 1 |", "| 0 to 2 |", 1), encoding="utf-8")
+    assert kling.read_text(encoding="utf-8") != text
+
+    assert main(["--check", "--docs-dir", str(docs)]) == 1
+    assert "families/kling.md" in capsys.readouterr().err
+    assert kling.read_text(encoding="utf-8") != text, "--check changes nothing"
+
+    assert main(["--docs-dir", str(docs)]) == 0
+    assert kling.read_text(encoding="utf-8") == text
+    assert main(["--check", "--docs-dir", str(docs)]) == 0
+
+
+def test_every_marker_pair_holds_a_table() -> None:
+    pairs = [m for path in DOCS.rglob("*.md") for m in BLOCK_RE.finditer(_page(path))]
+    kinds = {(m.group("kind"), m.group("name")) for m in pairs}
+    assert {("models", "all"), ("families", "all")} <= kinds
+    for name in FAMILIES:
+        assert {(kind, name) for kind in ("parameters", "models", "facts", "notes")} <= kinds
+    assert all(m.group(0).count("\n") > 3 for m in pairs)
 
 
 # ------------------------------------------------------------------------------------------ seed
@@ -100,7 +114,7 @@ def test_the_seed_lists_every_family() -> None:
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_seed_parameter_is_on_its_family_page(family: str) -> None:
-    page = _rendered(FAMILY_PAGES[family])
+    page = _page(FAMILY_PAGES[family])
     missing = [name for name in _seed()["parameters"][family] if f"`{name}`" not in page]
     assert not missing, f"{FAMILY_PAGES[family].name} lacks {missing}"
 
@@ -114,19 +128,17 @@ def test_every_seed_parameter_is_in_the_generated_table(family: str) -> None:
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_seed_model_id_is_in_the_docs(family: str) -> None:
-    home = _rendered(DOCS / "index.md")
-    page = _rendered(FAMILY_PAGES[family])
+    home = _page(DOCS / "index.md")
+    page = _page(FAMILY_PAGES[family])
     for model in _seed()["models"][family]:
         assert f"`{model}`" in page, f"{model} not on {FAMILY_PAGES[family].name}"
         assert f"`{model}`" in home, f"{model} not on index.md"
 
 
-def test_every_page_renders_and_its_tables_are_well_formed() -> None:
+def test_every_page_s_tables_are_well_formed() -> None:
     for path in DOCS.rglob("*.md"):
-        rendered = _rendered(path)
-        assert not MARKER_RE.search(rendered), path
         table: int | None = None
-        for line in rendered.splitlines():
+        for line in _page(path).splitlines():
             if not line.startswith("|"):
                 table = None
                 continue
@@ -136,14 +148,16 @@ def test_every_page_renders_and_its_tables_are_well_formed() -> None:
             assert cells == table, f"{path}: a row of {cells} cells in a table of {table}: {line[:120]}"
 
 
-def test_an_unknown_marker_fails() -> None:
+def test_an_unknown_or_unpaired_marker_fails() -> None:
     with pytest.raises(ValueError, match="unknown family"):
-        expand_markers("<!-- parameters:sora -->")
-    with pytest.raises(ValueError, match="unknown marker"):
-        expand_markers("<!-- parameter:kling -->")
-
-
-# ------------------------------------------------------------------------------------------ tables
+        fill("<!-- parameters:sora -->\n<!-- /parameters:sora -->")
+    with pytest.raises(ValueError, match="unknown marker kind"):
+        fill("<!-- parameter:kling -->\n<!-- /parameter:kling -->")
+    with pytest.raises(ValueError, match="unpaired marker"):
+        fill("<!-- parameters:kling -->\n")
+    assert "`providerOptions.klingai.cfgScale`" in fill(
+        "<!-- parameters:kling -->\n<!-- /parameters:kling -->"
+    )
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -164,7 +178,7 @@ def test_keywords_are_the_operators_own(family: str) -> None:
     operator = getattr(submit, operator_name)
     assert operator.family is fam
     assert getattr(generation, sensor_name).family is fam
-    assert set(WAIT_KEYWORDS) == set(submit._WAIT_OPTIONS)
+    assert not set(ProviderOptions.WAIT_OPTIONS) & set(fam.keywords())
     accepted = set(inspect.signature(operator.__init__).parameters) | set(
         inspect.signature(submit.BaseVideoSubmitOperator.__init__).parameters
     )
@@ -178,7 +192,7 @@ def test_keywords_are_the_operators_own(family: str) -> None:
         )
     top_level = {row.path: row.keyword for row in parameter_rows(fam) if "." not in row.path}
     for name, wire in submit.TOP_LEVEL.items():
-        shadowed = name in submit.option_names(fam)
+        shadowed = name in fam.keywords()
         assert top_level[wire].startswith("—" if shadowed else f"`{name}`"), (wire, top_level[wire])
 
 

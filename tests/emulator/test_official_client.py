@@ -154,3 +154,37 @@ def test_invalid_request_reaches_the_client_as_an_api_error(node, url_emulator, 
     text = json.dumps(error)
     assert "duration" in text
     assert "400" in text or "invalid_request_error" in text
+
+
+def list_models(node: str, base_url: str, api_key: str) -> tuple[int, dict[str, Any]]:
+    """``gateway.getAvailableModels()`` of the official client (``tests/node/list_models.mjs``)."""
+    done = subprocess.run(
+        [node, str(HARNESS.with_name("list_models.mjs"))],
+        input=json.dumps({"baseURL": base_url, "apiKey": api_key}).encode(),
+        capture_output=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+        check=False,
+    )
+    lines = done.stdout.decode().strip().splitlines()
+    assert lines, f"no output from the client; stderr: {done.stderr.decode()[-2000:]}"
+    return done.returncode, json.loads(lines[-1])
+
+
+def test_get_available_models_lists_every_family_model(node):
+    from airflow_video_gen.families import FAMILIES
+
+    with EmulatorProcess(api_key="the-right-key") as emulator:
+        code, answer = list_models(node, emulator.base_url, "the-right-key")
+        assert code == 0, answer
+        expected = {m: spec for f in FAMILIES.values() for m, spec in f.models.items()}
+        assert [m["id"] for m in answer["models"]] == list(expected)
+        for model in answer["models"]:
+            assert model["modelType"] == "video"
+            assert model["description"] == expected[model["id"]].description
+            assert model["specification"]["specificationVersion"] == "v4"
+            assert model["specification"]["modelId"] == model["id"]
+        code, answer = list_models(node, emulator.base_url, "wrong-key")
+        assert code == 1
+        assert answer["error"]["statusCode"] == 401
+        assert emulator.stats()["config_calls"] == 1

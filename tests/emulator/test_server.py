@@ -544,3 +544,41 @@ def test_base64_results(image_host, decode_mp4, gateway_for):
 
 def _b64(image_host, name: str) -> str:
     return base64.b64encode(image_host.files[name][0]).decode("ascii")
+
+
+# ------------------------------------------------------------------------------------------ config
+
+
+def test_config_lists_every_family_model_in_the_official_shape(emulator):
+    from airflow_video_gen.families import BUILT_IN_FAMILIES
+
+    headers = {"authorization": f"Bearer {emulator.api_key}", "ai-gateway-protocol-version": "0.0.1"}
+    answer = httpx.get(emulator.base_url + "/config", headers=headers)
+    assert answer.status_code == 200, answer.text
+    models = answer.json()["models"]
+    expected = {m: spec for f in BUILT_IN_FAMILIES for m, spec in f.models.items()}
+    assert [m["id"] for m in models] == list(expected)
+    for model in models:
+        assert model["modelType"] == "video"
+        assert model["description"] == expected[model["id"]].description
+        assert model["name"]
+        assert model["specification"] == {
+            "specificationVersion": "v4",
+            "provider": model["specification"]["provider"],
+            "modelId": model["id"],
+        }
+    health = httpx.get(emulator.root_url + "/").json()
+    assert health["models"] == list(expected)
+
+
+def test_config_checks_the_api_key(strict_emulator):
+    before = strict_emulator.stats()["config_calls"]
+    for authorization in (None, "Bearer wrong-key"):
+        headers = {"authorization": authorization} if authorization else {}
+        answer = httpx.get(strict_emulator.base_url + "/config", headers=headers)
+        assert answer.status_code == 401
+        assert answer.json()["error"]["type"] == "authentication_error"
+    assert strict_emulator.stats()["config_calls"] == before
+    good = httpx.get(strict_emulator.base_url + "/config", headers=strict_emulator.headers())
+    assert good.status_code == 200
+    assert strict_emulator.stats()["config_calls"] == before + 1

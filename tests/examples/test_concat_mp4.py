@@ -19,8 +19,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_video_gen.devtools.emulator.render import RenderSpec, render_video
 from airflow_video_gen.devtools.local_s3 import LocalS3
-from airflow_video_gen.utils.media import ConcatError, VideoReadError, concat_mp4
 from airflow_video_gen.operators.join import JoinVideosOperator, clip_uris
+from airflow_video_gen.utils.media import ConcatError, VideoReadError, concat_mp4
 from tests.examples.conftest import SAMPLES, read_s3
 
 FPS = 24

@@ -203,18 +203,25 @@ def test_expired_video_url_is_not_found() -> None:
             hook.download_video({"type": "url", "url": gw.origin + "/gone.bin"}, io.BytesIO())
 
 
-def test_test_connection_reports_auth_and_reachability(gateway: RecordingGateway) -> None:
+def test_test_connection_sends_one_config_get_and_reports_reachability(gateway: RecordingGateway) -> None:
+    """The recording server answers 404 to ``GET /config``; the emulator tests of
+    ``tests/hook/test_list_models.py`` cover success and a refused key."""
     ok, message = make_hook(gateway).test_connection()
-    assert ok, message
-    with RecordingGateway(failures={"status": [401]}) as gw:
-        ok, message = make_hook(gw).test_connection()
     assert not ok
-    assert "refused the API key" in message
+    assert message == (
+        f"{gateway.base_url} does not answer like AI Gateway (GET /config: HTTP 404); "
+        "the base URL must end in /v4/ai"
+    )
+    (sent,) = gateway.requests
+    assert (sent.method, sent.path, sent.raw_body) == ("GET", "/v4/ai/config", b"")
+    assert sent.headers["authorization"] == "Bearer sk-test-0123456789"
+    assert sent.headers["x-vercel-ai-gateway-team"] == "team-a"
+    assert "ai-model-id" not in sent.headers
     ok, message = VideoGatewayHook(
         config=GatewayConfig(api_key="k", base_url="http://127.0.0.1:9", timeout=1)
     ).test_connection()
     assert not ok
-    assert "Cannot reach" in message
+    assert message.startswith("Cannot reach http://127.0.0.1:9: ")
 
 
 async def test_async_transport_shares_one_session_and_retries() -> None:

@@ -37,8 +37,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_video_gen.devtools.emulator.process import EmulatorProcess
-from airflow_video_gen.families import FAMILIES
 from airflow_video_gen.devtools.local_s3 import LocalS3
+from airflow_video_gen.families import BUILT_IN_FAMILIES
 from airflow_video_gen.models import InvalidVideoRequest
 from airflow_video_gen.operators.archive import ArchiveVideoOperator
 from airflow_video_gen.operators.staging import StageImageOperator
@@ -51,7 +51,6 @@ from airflow_video_gen.operators.submit import (
     SeedanceSubmitOperator,
     VeoSubmitOperator,
     WanSubmitOperator,
-    option_names,
 )
 from tests.imaging import make_image
 from tests.media import ImageHost
@@ -69,9 +68,9 @@ FAMILY_OPERATORS: dict[str, type[BaseVideoSubmitOperator]] = {
 }
 SUBMIT_OPERATORS: list[type[BaseVideoSubmitOperator]] = [*FAMILY_OPERATORS.values(), GatewaySubmitOperator]
 CAMEL_TO_SNAKE = {camel: snake for snake, camel in TOP_LEVEL.items()}
-MODELS = [m for f in FAMILIES.values() for m in f.models]
-PROVIDER_KEYS = sorted({f.provider_key for f in FAMILIES.values()} | {"gateway"})
-OPTION_KEYS = sorted({k for f in FAMILIES.values() for k in f.option_fields()} | {"bogus"})
+MODELS = [m for f in BUILT_IN_FAMILIES for m in f.models]
+PROVIDER_KEYS = sorted({f.provider_key for f in BUILT_IN_FAMILIES} | {"gateway"})
+OPTION_KEYS = sorted({k for f in BUILT_IN_FAMILIES for k in f.option_fields()} | {"bogus"})
 
 
 # ------------------------------------------------------------------------------------ fixtures
@@ -172,9 +171,25 @@ def expected_params(operator: type[BaseVideoSubmitOperator], param: str) -> tupl
     .generateAudio``), as that option."""
     family = operator.family
     snake = CAMEL_TO_SNAKE.get(param)
-    if family is not None and snake in option_names(family):
+    if family is not None and snake in family.keywords():
         return (param, f"providerOptions.{family.provider_key}.{param}")
     return (param,)
+
+
+#: Constraints read from an image's bytes (decodable, format, size, sides, aspect): checked when the
+#: task runs, since no image is decoded while a DAG file is parsed.
+READ_FROM_IMAGE_BYTES = frozenset(
+    {
+        "image-bytes-decodable",
+        "kling-mask-format",
+        "kling-mask-aspect",
+        "kling-masks-same-size",
+        "kling-image-format",
+        "kling-image-min-side",
+        "kling-image-aspect",
+        "kling-image-tail-rules",
+    }
+)
 
 
 def test_every_documented_constraint_is_refused_by_the_operators_before_any_call(
@@ -185,15 +200,26 @@ def test_every_documented_constraint_is_refused_by_the_operators_before_any_call
         case = case_id.replace("+", "plus")
         bad_model = _OTHER_MODEL.get(case_id, model)
         kwargs = operator_kwargs(bad)
-        family = next(f for f in FAMILIES.values() if bad_model in f.models)
+        family = next(f for f in BUILT_IN_FAMILIES if bad_model in f.models)
         for operator in (GatewaySubmitOperator, FAMILY_OPERATORS[family.name]):
             common = {"gateway_conn_id": "ai_gateway_rel_input", "aws_conn_id": AWS_CONN}
             if any(k not in operator_kwargs_allowed(operator) for k in kwargs):
                 # The call has a key no operator keyword stands for: Airflow refuses the keyword.
-                with pytest.raises(TypeError, match="Invalid arguments were passed") as info:
+                with pytest.raises(TypeError, match="got unknown keyword argument") as info:
                     operator(task_id=f"{case}_literal", model=bad_model, **kwargs, **common)
                 assert all(k in str(info.value) for k in kwargs if k not in operator_kwargs_allowed(operator))
                 counted["unknown_keyword"] += 1
+                continue
+            if case_id in READ_FROM_IMAGE_BYTES:
+                # No image is decoded while a DAG file is parsed: refused when the task runs.
+                literal = operator(task_id=f"{case}_literal", model=bad_model, **kwargs, **common)
+                with pytest.raises(AirflowFailException) as failed_literal:
+                    literal.execute(task_context(f"{case}_literal"))
+                assert isinstance(failed_literal.value.__cause__, InvalidVideoRequest)
+                _check_refusal(
+                    failed_literal.value.__cause__, bad_model, expected_params(operator, param), says
+                )
+                counted["at_run"] += 1
                 continue
             # Literal values: refused while the DAG file is parsed.
             with pytest.raises(InvalidVideoRequest) as refused:
@@ -225,7 +251,7 @@ def test_every_documented_constraint_is_refused_by_the_operators_before_any_call
 def operator_kwargs_allowed(operator: type[BaseVideoSubmitOperator]) -> set[str]:
     names = {"model", "image", "text", *TOP_LEVEL, "provider_options"}
     if operator.family is not None:
-        names |= set(option_names(operator.family))
+        names |= set(operator.family.keywords())
     return names
 
 
@@ -335,7 +361,7 @@ def submit_params(
     }
     if family is not None:
         fields = family.options_model.model_fields
-        for name in option_names(family):
+        for name in family.keywords():
             image_like = name in ("image_tail", "static_mask", "last_frame_image")
             plausible[name] = images if image_like else _plausible(fields[name].annotation)
         if "reference_images" in plausible:
@@ -362,7 +388,7 @@ def stage_params(images: st.SearchStrategy[Any], bucket: str) -> st.SearchStrate
         {"image": images, "dest_s3_uri": mostly(dest, st.text(max_size=20))},
         optional={
             "model": st.one_of(st.none(), st.sampled_from(MODELS), st.text(max_size=12)),
-            "family": st.one_of(st.none(), st.sampled_from([*FAMILIES, "sora"])),
+            "family": st.one_of(st.none(), st.sampled_from([*(f.name for f in BUILT_IN_FAMILIES), "sora"])),
             "fix": st.booleans(),
             "max_side": st.one_of(st.none(), st.integers(-5, 5000)),
             "pad_color": st.sampled_from(["black", "white", "#336699", "not-a-colour"]),
@@ -523,13 +549,16 @@ def test_hostile_inputs_are_refused_with_a_clear_error(
         Path("/etc/passwd").read_text(errors="replace")[:40] if Path("/etc/passwd").exists() else "root:x:0"
     )
     for url, says in (
-        ("file:///etc/passwd", "local paths are not accepted here"),
+        ("file:///etc/passwd", "takes image URLs only, not a local file"),
         ("ftp://example.invalid/cat.png", "URL scheme 'ftp' is not supported"),
         ("gopher://example.invalid/1", "URL scheme 'gopher' is not supported"),
         ("javascript:alert(1)", "not a URL, s3:// URI"),
     ):
         for operator in (KlingSubmitOperator, SeedanceSubmitOperator):
-            if "javascript" not in url:
+            # A local file is the worker's to read (KlingAI takes image data): refused when the task
+            # runs, below, as no image; a URL-only family refuses it at once.
+            reads_files = url.startswith("file://") and operator is KlingSubmitOperator
+            if "javascript" not in url and not reads_files:
                 with pytest.raises(InvalidVideoRequest, match=says) as info:
                     operator(task_id="scheme", image=url, **submit_common)
                 assert info.value.errors[0]["param"] == "prompt.image"
@@ -553,9 +582,12 @@ def test_hostile_inputs_are_refused_with_a_clear_error(
     stage_fails(
         "stage_bomb_fixed", "too many pixels to decode safely", image=str(path), fix=True, max_side=1024
     )
-    with pytest.raises(InvalidVideoRequest, match="too many pixels") as info:
-        KlingSubmitOperator(task_id="bomb", image=bomb, **submit_common)
-    assert "klingai/kling-v2.6-i2v" in str(info.value)
+    # No image is decoded while a DAG file is parsed: the bomb is refused when the task runs, before
+    # any call.
+    bombed = KlingSubmitOperator(task_id="bomb", image=bomb, **submit_common)
+    with pytest.raises(AirflowFailException, match="too many pixels") as failed_bomb:
+        bombed.execute(task_context("bomb"))
+    assert "klingai/kling-v2.6-i2v" in str(failed_bomb.value)
     host = ImageHost({"bomb.png": (bomb, "image/png")}).start()
     try:
         stage_fails("stage_bomb_url", "too many pixels to decode safely", image=host.url("bomb.png"))

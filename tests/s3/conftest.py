@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from airflow_video_gen.devtools.emulator.process import EmulatorProcess
-from airflow_video_gen.hooks.gateway import VideoGatewayHook
 from airflow_video_gen.devtools.local_s3 import LocalS3
+from airflow_video_gen.hooks.gateway import VideoGatewayHook
 from airflow_video_gen.operators.submit import GatewaySubmitOperator
-from airflow_video_gen.triggers.generation import generation_result, outcome_of
+from airflow_video_gen.waiting import generation_result, outcome_of
 from tests.conftest import point_connection_at
 from tests.s3.servers import FileHost
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from airflow_video_gen.request.images import redact_url
-from airflow_video_gen.utils.media import KEYFRAMES_ONLY_ABOVE, VideoReadError, contact_sheet, probe_video
 from airflow_video_gen.operators.archive import key_segment
+from airflow_video_gen.utils.media import KEYFRAMES_ONLY_ABOVE, VideoReadError, contact_sheet, probe_video
+from airflow_video_gen.utils.redaction import redact_url
 from airflow_video_gen.utils.s3 import (
     MIN_PART_SIZE,
     S3ConflictError,

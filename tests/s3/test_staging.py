@@ -261,10 +261,12 @@ def test_a_missing_url_fails_without_retry(bucket: str, file_host: FileHost) -> 
 
 
 def test_bad_parameters_are_refused_when_the_dag_is_parsed() -> None:
-    with pytest.raises(InvalidVideoRequest, match="unknown model id"):
+    with pytest.raises(InvalidVideoRequest, match="klingai/kling-v9 is a kling model, not 'wan'"):
         StageImageOperator(
-            task_id="s", image="x.png", dest_s3_uri="s3://bucket/in/", model="klingai/kling-v9"
+            task_id="s", image="x.png", dest_s3_uri="s3://bucket/in/", model="klingai/kling-v9", family="wan"
         )
+    # A newer id of a known family is staged with that family's image rules.
+    StageImageOperator(task_id="s", image="x.png", dest_s3_uri="s3://bucket/in/", model="klingai/kling-v9")
     with pytest.raises(ValueError, match="unknown family 'pika'"):
         StageImageOperator(task_id="s", image="x.png", dest_s3_uri="s3://bucket/in/", family="pika")
     with pytest.raises(ValueError, match="unsafe key"):

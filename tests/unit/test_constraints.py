@@ -780,11 +780,38 @@ def test_every_error_is_reported_at_once() -> None:
         assert expected in params
 
 
-def test_unknown_model_names_the_closest_one() -> None:
+def test_strict_refuses_an_unlisted_model_and_names_the_closest_one() -> None:
     with pytest.raises(InvalidVideoRequest) as info:
-        VideoRequest.from_sdk_call("klingai/kling-v2.6", call(K26))
+        VideoRequest.from_sdk_call("klingai/kling-v2.6", call(K26), strict=True)
     assert info.value.errors[0]["param"] == "model"
     assert "klingai/kling-v2.6-i2v" in info.value.errors[0]["message"]
+
+
+def test_a_newer_id_of_a_known_family_is_checked_with_its_version_independent_rules() -> None:
+    request = VideoRequest.from_sdk_call("klingai/kling-v3.1-i2v", call(K26, duration=20))
+    (warning,) = request.warnings
+    assert "klingai/kling-v3.1-i2v is not in this package's KlingAI tables" in warning
+    assert "Not checked: duration" in warning
+    assert request.to_gateway_body()["duration"] == 20
+    # The rules that hold for every KlingAI version still refuse.
+    with pytest.raises(InvalidVideoRequest) as info:
+        VideoRequest.from_sdk_call(
+            "klingai/kling-v3.1-i2v", call(K26, opts={"cameraControl": cam(zoom=5, pan=1), "mode": "ultra"})
+        )
+    params = {e["param"] for e in info.value.errors}
+    assert params == {"providerOptions.klingai.cameraControl.config", "providerOptions.klingai.mode"}
+
+
+def test_a_model_of_an_unknown_creator_gets_the_common_checks_only() -> None:
+    options = {"runway": {"motion": 7}}
+    request = VideoRequest.from_sdk_call(
+        "runway/gen-5", {"prompt": "a cat", "duration": 9, "providerOptions": options}
+    )
+    assert "a creator this package has no family for" in request.warnings[0]
+    body = request.to_gateway_body()
+    assert body == {"prompt": "a cat", "n": 1, "duration": 9, "providerOptions": options}
+    with pytest.raises(InvalidVideoRequest, match="seed: must be a whole number"):
+        VideoRequest.from_sdk_call("runway/gen-5", {"prompt": "a cat", "seed": "x"})
 
 
 def test_invalid_request_is_a_value_error_and_pickles() -> None:

@@ -7,12 +7,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_video_gen.families import FAMILIES
+from airflow_video_gen.families import BUILT_IN_FAMILIES
 from airflow_video_gen.models import InvalidVideoRequest, VideoRequest
 from airflow_video_gen.request.checks import CALL_KEYS
 
-MODELS = [m for f in FAMILIES.values() for m in f.models]
-OPTION_KEYS = sorted({k for f in FAMILIES.values() for k in f.option_fields()} | {"imageTail", "bogus"})
+MODELS = [m for f in BUILT_IN_FAMILIES for m in f.models]
+OPTION_KEYS = sorted({k for f in BUILT_IN_FAMILIES for k in f.option_fields()} | {"imageTail", "bogus"})
 
 scalars = st.one_of(
     st.none(),

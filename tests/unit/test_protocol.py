@@ -10,6 +10,7 @@ import pytest
 
 from airflow_video_gen import protocol
 from airflow_video_gen.protocol import RetryPolicy, SseDecoder
+from airflow_video_gen.waiting import outcome_of
 
 
 def test_start_answer_is_read() -> None:
@@ -132,10 +133,13 @@ def test_redacted_body_hides_base64_and_long_strings() -> None:
         "image": {"type": "file", "mediaType": "image/png", "data": "A" * 4000},
         "providerOptions": {"klingai": {"imageTail": "B" * 5000}},
     }
-    text = json.dumps(protocol.redact_body(body))
+    from airflow_video_gen.utils.redaction import redact
+
+    redacted = redact(body)
+    text = json.dumps(redacted)
     assert "AAAA" not in text
     assert "BBBB" not in text
-    assert "3000 bytes" in text
+    assert redacted["image"] == {"type": "file", "mediaType": "image/png", "size": 3000}
 
 
 def test_idempotency_key_is_stable_and_part_sensitive() -> None:
@@ -177,8 +181,6 @@ def test_wrapped_base64_video_decodes_in_pieces() -> None:
 
 
 def test_outcome_lists_base64_by_size_everywhere() -> None:
-    from airflow_video_gen.triggers.generation import outcome_of
-
     frame = {"type": "base64", "data": "A" * 4000, "mediaType": "image/png"}
     status = protocol.StatusResult(
         status="completed",
@@ -192,3 +194,66 @@ def test_outcome_lists_base64_by_size_everywhere() -> None:
     assert "BBBB" not in text
     assert event["videos"][0]["size"] == 6000
     assert event["provider_metadata"]["bytedance"]["lastFrame"]["size"] == 3000
+
+
+def test_config_request_is_a_get_with_the_official_clients_headers() -> None:
+    config = protocol.GatewayConfig(api_key="sk-x", base_url="https://gw.example.com/v4/ai/", team="t")
+    request = protocol.build_config(config)
+    assert (request.method, request.url, request.body) == ("GET", "https://gw.example.com/v4/ai/config", b"")
+    assert request.headers["authorization"] == "Bearer sk-x"
+    assert request.headers["ai-gateway-protocol-version"] == "0.0.1"
+    assert request.headers["ai-gateway-auth-method"] == "api-key"
+    assert request.headers["x-vercel-ai-gateway-team"] == "t"
+    for absent in ("ai-model-id", "ai-video-model-specification-version", "content-type"):
+        assert absent not in request.headers
+
+
+def test_config_answer_is_read() -> None:
+    answer = {
+        "models": [
+            {
+                "id": "google/veo-3.1-generate-001",
+                "name": "Veo 3.1",
+                "description": "Latest model with audio",
+                "pricing": {"input": "0", "output": "0.4"},
+                "specification": {"specificationVersion": "v4", "provider": "vertex", "modelId": "veo"},
+                "modelType": "video",
+            },
+            {
+                "id": "openai/gpt-5",
+                "name": "GPT-5",
+                "description": None,
+                "specification": {"specificationVersion": "v4", "provider": "openai", "modelId": "gpt-5"},
+            },
+        ]
+    }
+    veo, gpt = protocol.read_config(200, {}, json.dumps(answer).encode())
+    assert veo == protocol.GatewayModel(
+        id="google/veo-3.1-generate-001",
+        name="Veo 3.1",
+        description="Latest model with audio",
+        model_type="video",
+        provider="vertex",
+    )
+    assert veo.pricing == {"input": "0", "output": "0.4"}
+    assert (gpt.description, gpt.model_type, gpt.pricing) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("status", "content", "error"),
+    [
+        (200, b"<html>hello</html>", protocol.GatewayProtocolError),
+        (200, b'{"data": []}', protocol.GatewayProtocolError),
+        (200, b'{"models": [{"name": "x"}]}', protocol.GatewayProtocolError),
+        (
+            401,
+            b'{"error": {"message": "Invalid API key", "type": "authentication_error"}}',
+            protocol.AuthenticationError,
+        ),
+        (404, b"Not Found", protocol.NotFoundError),
+    ],
+)
+def test_config_answers_off_protocol_or_in_error(status: int, content: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error) as info:
+        protocol.read_config(status, {}, content)
+    assert info.value.status_code == status  # type: ignore[attr-defined]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from airflow_video_gen.cli import main
+from airflow_video_gen.devtools.emulator.command import main
 
 if __name__ == "__main__":
-    sys.exit(main(["emulator", *sys.argv[1:]]))
+    sys.exit(main())

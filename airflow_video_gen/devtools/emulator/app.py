@@ -5,6 +5,7 @@ Routes (``/v4/ai`` is the base URL to give a client)::
     POST /v4/ai/video-model/start    start a job (billable; honours idempotency-key)
     POST /v4/ai/video-model/status   a job's state
     POST /v4/ai/video-model          synchronous generation: ": keep-alive" comments, then one event
+    GET  /v4/ai/config               the models, in the shape of the official client's getAvailableModels()
     GET  /files/<name>               result files (MP4 videos, PNG last frames) until they expire
     GET  /                           health
     GET  /_emulator/stats            counters (starts billed, polls served, faults, jobs by state...)
@@ -53,9 +54,10 @@ from airflow_video_gen.devtools.emulator.files import FileStore
 from airflow_video_gen.devtools.emulator.jobs import Job, JobBook, JobRunner, dumps, new_job_id
 from airflow_video_gen.devtools.emulator.render_pool import RenderPool
 from airflow_video_gen.devtools.emulator.settings import EmulatorSettings
-from airflow_video_gen.families import FAMILIES, family_for_model
+from airflow_video_gen.families import FAMILIES, known_models
 from airflow_video_gen.models import InvalidVideoRequest, VideoRequest
 from airflow_video_gen.protocol import (
+    CONFIG_PATH,
     GENERATE_PATH,
     MODEL_SPECIFICATION_VERSION,
     PROTOCOL_VERSION,
@@ -133,6 +135,7 @@ class Counters:
     generations_billed: int = 0
     polls_served: int = 0
     files_served: int = 0
+    config_calls: int = 0
 
 
 def error_response(
@@ -165,6 +168,27 @@ def _node_buffers(value: Any) -> Any:
     if isinstance(value, list):
         return [_node_buffers(v) for v in value]
     return value
+
+
+def model_catalogue() -> list[dict[str, Any]]:
+    """Every model id of every family, as ``GET /v4/ai/config`` lists them:
+    ``{"id", "name", "description", "specification": {"specificationVersion": "v4", "provider",
+    "modelId"}, "modelType": "video"}`` (no pricing: the emulator bills nothing)."""
+    return [
+        {
+            "id": model_id,
+            "name": f"{family.label} {model_id.partition('/')[2]}",
+            "description": spec.description,
+            "specification": {
+                "specificationVersion": "v4",
+                "provider": family.provider_key,
+                "modelId": model_id,
+            },
+            "modelType": "video",
+        }
+        for family in FAMILIES.values()
+        for model_id, spec in family.models.items()
+    ]
 
 
 def _body_digest(model: str | None, body: Any) -> str:
@@ -273,8 +297,8 @@ class Emulator:
         if not model:
             message = "The ai-model-id header is required (e.g. google/veo-3.1-generate-001)"
             return error_response(400, message, "invalid_request_error", "ai-model-id")
-        if family_for_model(model) is None:
-            known = ", ".join(m for f in FAMILIES.values() for m in f.models)
+        if model not in known_models():
+            known = ", ".join(known_models())
             return error_response(
                 404,
                 f"Model {model!r} not found. Video models: {known}",
@@ -286,7 +310,7 @@ class Emulator:
         except InvalidVideoRequest as exc:
             param = exc.issues[0].param if exc.issues else None
             return error_response(400, str(exc), "invalid_request_error", param)
-        count = judged.settings.get("n", 1)
+        count = judged.settings.n
         if count > self.settings.max_videos:
             message = f"n is {count}; the emulator renders at most {self.settings.max_videos} videos per job"
             return error_response(400, message, "invalid_request_error", "n")
@@ -386,6 +410,14 @@ class Emulator:
             self._events(job), media_type="text/event-stream", headers={"cache-control": "no-cache"}
         )
 
+    async def config(self, request: Request) -> Response:
+        """``GET /v4/ai/config``: every family's models, checked against the key like every call."""
+        early = self._auth_error(request)
+        if early is not None:
+            return early
+        self.counters.config_calls += 1
+        return _json_response({"models": model_catalogue()})
+
     async def _events(self, job: Job) -> AsyncIterator[bytes]:
         yield KEEP_ALIVE
         while not job.done.is_set():
@@ -425,7 +457,7 @@ class Emulator:
                 "latency": self.settings.latency,
                 "results": self.settings.results,
                 "faults": self.settings.faults.describe() if self.settings.faults else "",
-                "models": [m for f in FAMILIES.values() for m in f.models],
+                "models": [m["id"] for m in model_catalogue()],
             }
         )
 
@@ -483,6 +515,7 @@ def create_app(settings: EmulatorSettings) -> Starlette:
         Route(f"{BASE_PATH}{START_PATH}", emulator.start, methods=["POST"]),
         Route(f"{BASE_PATH}{STATUS_PATH}", emulator.status, methods=["POST"]),
         Route(f"{BASE_PATH}{GENERATE_PATH}", emulator.generate, methods=["POST"]),
+        Route(f"{BASE_PATH}{CONFIG_PATH}", emulator.config, methods=["GET"]),
         Route("/files/{name}", emulator.file, methods=["GET", "HEAD"]),
         Route("/_emulator/stats", emulator.stats_endpoint, methods=["GET"]),
         Route("/_emulator/reset", emulator.reset, methods=["POST"]),

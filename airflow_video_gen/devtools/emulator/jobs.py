@@ -38,6 +38,7 @@ from airflow_video_gen.devtools.emulator.specs import (
     fetch_images,
     needed_images,
 )
+from airflow_video_gen.families.base import LAST_FRAME_METADATA, RETURN_LAST_FRAME
 from airflow_video_gen.models import VideoRequest
 
 __all__ = ["JOB_STATES", "Job", "JobBook", "JobRunner", "dumps"]
@@ -126,7 +127,10 @@ class Job:
             self.id, "completed", result={"expiresAt": int(expires_at * 1000)}
         )
         if last_frames:
-            metadata["bytedance"] = {"lastFrame": last_frames[0], "lastFrames": last_frames}
+            metadata[self.request.family.provider_key] = {
+                LAST_FRAME_METADATA: last_frames[0],
+                f"{LAST_FRAME_METADATA}s": last_frames,
+            }
         self.result = {"videos": videos, "warnings": self.warnings, "providerMetadata": metadata}
         if not self.synchronous:
             self.final_answer = dumps({"status": "completed", **self.result})
@@ -263,8 +267,7 @@ class JobRunner:
         key = job.request.fingerprint()
         videos = await asyncio.gather(*(self.pool.video(f"{key}-{i}", s) for i, s in enumerate(specs)))
         lasts: list[Path] = []
-        options = job.request.options
-        if job.request.family.provider_key == "bytedance" and options.get("returnLastFrame") is True:
+        if job.request.option(RETURN_LAST_FRAME) is True:
             lasts = list(
                 await asyncio.gather(*(self.pool.last_frame(f"{key}-{i}", s) for i, s in enumerate(specs)))
             )

@@ -2,9 +2,9 @@
 
 Output size, in order of precedence:
 
-* Grok reads ``providerOptions.xai.resolution`` (``480p`` when absent) before a top-level
-  ``resolution``; Seedance ``aspectRatio: 'adaptive'`` and Grok without ``aspectRatio`` take the
-  aspect ratio of the input image.
+* A family's output-resolution option (Grok's ``providerOptions.xai.resolution``, ``480p`` when
+  absent) is read before a top-level ``resolution``; ``aspectRatio: 'adaptive'`` (Seedance), and
+  no ``aspectRatio`` where the family follows the image (Grok), take the input image's aspect.
 * ``resolution: 'WxH'`` (Wan, Seedance) is exact; when an ``aspectRatio`` that differs is also
   given, the shorter side of ``WxH`` is kept and the ratio followed (``1280x720`` with ``9:16`` is
   720x1280).
@@ -13,10 +13,10 @@ Output size, in order of precedence:
 * ``aspectRatio`` alone keeps the shorter side of the family's default size.
 * Otherwise the family's default size (:attr:`~airflow_video_gen.families.base.Family.default_size`).
 
-Sides are rounded to even numbers (H.264 4:2:0). Audio is rendered when any of top-level
-``generateAudio``, ``vertex.generateAudio``, ``klingai.sound: 'on'``, ``alibaba.audio`` or
-``bytedance.generateAudio`` turns it on; with none set, Wan follows
-:data:`~airflow_video_gen.families.wan.AUDIO_DEFAULTS`.
+Sides are rounded to even numbers (H.264 4:2:0). Audio is rendered when top-level
+``generateAudio`` or the family's audio switch (``vertex.generateAudio``, ``klingai.sound: 'on'``,
+``alibaba.audio``, ``bytedance.generateAudio``) turns it on; with none set, the model's
+:attr:`~airflow_video_gen.families.base.ModelSpec.audio_default`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,23 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from airflow_video_gen.devtools.emulator.render import CameraMove, RenderSpec
-from airflow_video_gen.families.wan import AUDIO_DEFAULTS
-from airflow_video_gen.request.images import MAX_IMAGE_BYTES, ImageInputError, ImageProbe, ImageSource, probe_image
+from airflow_video_gen.families.base import (
+    AUDIO_SWITCH,
+    CAMERA,
+    END_FRAME,
+    OUTPUT_RESOLUTION,
+    REFERENCE_IMAGES,
+    RESIZE_MODE,
+)
 from airflow_video_gen.models import VideoRequest
+from airflow_video_gen.request.images import (
+    MAX_IMAGE_BYTES,
+    ImageInputError,
+    ImageProbe,
+    ImageSource,
+    probe_image,
+)
+from airflow_video_gen.utils.redaction import redact_url
 
 __all__ = [
     "DEFAULT_FPS",
@@ -77,26 +91,18 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-def _option_param(request: VideoRequest, name: str) -> str:
-    return f"providerOptions.{request.family.provider_key}.{name}"
-
-
 def _start_param(request: VideoRequest) -> str | None:
     return "prompt.image" if request.image is not None else None
 
 
 def _tail_param(request: VideoRequest) -> str | None:
-    for name in ("imageTail", "lastFrameImage"):
-        if isinstance(request.options.get(name), ImageSource):
-            return _option_param(request, name)
-    return None
+    return request.option_param(END_FRAME) if isinstance(request.option(END_FRAME), ImageSource) else None
 
 
 def _reference_params(request: VideoRequest) -> list[str]:
-    refs = request.options.get("referenceImages")
-    if not isinstance(refs, list):
-        return []
-    return [f"{_option_param(request, 'referenceImages')}[{i}]" for i in range(len(refs))]
+    refs = request.option(REFERENCE_IMAGES)
+    param = request.option_param(REFERENCE_IMAGES)
+    return [f"{param}[{i}]" for i in range(len(refs))] if refs and param else []
 
 
 def needed_images(request: VideoRequest) -> dict[str, ImageSource]:
@@ -114,7 +120,7 @@ async def _fetch_one(client: httpx.AsyncClient, param: str, source: ImageSource)
         data = source.data
     else:
         assert source.url is not None
-        shown = public_url(source.url)
+        shown = redact_url(source.url)
         try:
             async with client.stream("GET", source.url) as answer:
                 if answer.status_code != 200:
@@ -175,12 +181,13 @@ def output_size(request: VideoRequest, image_size: tuple[int, int] | None) -> tu
     :raises RenderPlanError: When the size is beyond :data:`MAX_SIDE`.
     """
     family = request.family
-    resolution = request.settings.get("resolution")
-    ratio_setting = request.settings.get("aspectRatio")
+    resolution = request.settings.resolution
+    ratio_setting = request.settings.aspect_ratio
     image_aspect = image_size[0] / image_size[1] if image_size else None
-    if family.name == "grok":
-        resolution = request.options.get("resolution") or resolution or "480p"
-    if ratio_setting == "adaptive" or (family.name == "grok" and ratio_setting is None):
+    own = family.part(OUTPUT_RESOLUTION)
+    if own is not None:
+        resolution = request.option(OUTPUT_RESOLUTION) or resolution or own.plays.default
+    if ratio_setting == "adaptive" or (family.image_sets_aspect and ratio_setting is None):
         aspect = image_aspect
     else:
         aspect = _ratio(ratio_setting)
@@ -211,32 +218,24 @@ def output_size(request: VideoRequest, image_size: tuple[int, int] | None) -> tu
 
 def wants_audio(request: VideoRequest) -> bool:
     """Whether the video gets an audio track (see the module docstring)."""
-    options = request.options
-    key = request.family.provider_key
     explicit: list[bool] = []
-    top = request.settings.get("generateAudio")
-    if isinstance(top, bool):
-        explicit.append(top)
-    if key in ("vertex", "bytedance") and isinstance(options.get("generateAudio"), bool):
-        explicit.append(options["generateAudio"])
-    if key == "klingai" and options.get("sound") in ("on", "off"):
-        explicit.append(options["sound"] == "on")
-    if key == "alibaba" and isinstance(options.get("audio"), bool):
-        explicit.append(options["audio"])
+    if request.settings.generate_audio is not None:
+        explicit.append(request.settings.generate_audio)
+    switch = request.family.part(AUDIO_SWITCH)
+    value = request.option(AUDIO_SWITCH)
+    if switch is not None and value is not None:
+        explicit.append(value == switch.plays.on)
     if explicit:
         return any(explicit)
-    return AUDIO_DEFAULTS.get(request.model, False)
+    return request.spec.audio_default
 
 
 def _camera(request: VideoRequest) -> CameraMove | None:
-    control = request.options.get("cameraControl") if request.family.provider_key == "klingai" else None
-    if not isinstance(control, dict) or not isinstance(control.get("type"), str):
+    control = request.option(CAMERA)
+    if control is None:
         return None
-    config = control.get("config")
-    if not isinstance(config, dict):
-        config = {}
-    axes = {k: float(v) for k, v in config.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return CameraMove(type=control["type"], config=axes)
+    config = control.config.model_dump(exclude_none=True) if control.config is not None else {}
+    return CameraMove(type=control.type, config={k: float(v) for k, v in config.items()})
 
 
 def build_specs(request: VideoRequest, images: Mapping[str, FetchedImage]) -> list[RenderSpec]:
@@ -257,18 +256,19 @@ def build_specs(request: VideoRequest, images: Mapping[str, FetchedImage]) -> li
     tail = images[tail_param].data if tail_param is not None and tail_param in images else None
     first = frames[0].probe
     width, height = output_size(request, (first.width, first.height))
-    resize_mode = request.options.get("resizeMode") if request.family.provider_key == "vertex" else None
-    fps = request.settings.get("fps") or DEFAULT_FPS
+    resize = request.family.part(RESIZE_MODE)
+    resize_mode = (request.option(RESIZE_MODE) or resize.plays.default) if resize is not None else "pad"
+    fps = request.settings.fps or DEFAULT_FPS
     duration = request.duration or 5
-    seed = int(request.settings.get("seed") or 0)
-    count = int(request.settings.get("n", 1))
+    seed = request.settings.seed or 0
+    count = request.settings.n
     base = RenderSpec(
         images=tuple(f.data for f in frames),
         width=width,
         height=height,
         duration=float(duration),
         fps=int(fps),
-        resize_mode=resize_mode if resize_mode in ("pad", "crop") else "pad",
+        resize_mode=resize_mode,
         camera=_camera(request),
         tail_image=tail,
         audio=wants_audio(request),
