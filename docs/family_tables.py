@@ -42,10 +42,16 @@ from airflow_video_gen.request.settings import SETTING_KEYWORDS, SETTINGS, CallS
 DOCS_DIR = Path(__file__).resolve().parent
 
 #: Where a family's data narrows a top-level setting: per model (a ``ModelSpec`` attribute) or for
-#: the whole family (a ``Family`` attribute); and the capability the checks gate a setting on.
+#: the whole family (a ``Family`` attribute).
 PER_MODEL = {"duration": "durations", "resolution": "resolutions"}
 PER_FAMILY = {"aspectRatio": "aspect_ratios", "fps": "fps"}
-GATES = {"generateAudio": AUDIO}
+#: The capability each top-level setting is gated on, from its ``Requires`` marker.
+GATES = {
+    info.alias or name: marker.capability
+    for name, info in CallSettings.model_fields.items()
+    for marker in info.metadata
+    if isinstance(marker, Requires)
+}
 
 #: A pair of markers and the table between them; any other marker-like comment is an error.
 BLOCK_RE = re.compile(r"<!-- (?P<kind>[a-z]+):(?P<name>[a-z_]+) -->\n.*?<!-- /(?P=kind):(?P=name) -->", re.S)

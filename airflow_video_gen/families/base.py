@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated, Any, ClassVar, Protocol, Union, get_args, get_origin
 
@@ -353,7 +353,3 @@ class Family:
             capabilities=capabilities,
             listed=False,
         )
-
-    def with_models(self, *specs: ModelSpec) -> Family:
-        """A copy with other model specs (tests and tools)."""
-        return replace(self, models={s.id: s for s in specs})

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Mapping, Sequence
-from difflib import get_close_matches
+from collections.abc import Sequence
 from functools import partial
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from pydantic.alias_generators import to_snake
 
 from airflow_video_gen.families import (
-    FAMILIES,
     GATEWAY,
     GROK,
     KLING,
@@ -29,12 +26,20 @@ from airflow_video_gen.families import (
     Family,
     resolve_model,
 )
-from airflow_video_gen.families.base import is_image
 from airflow_video_gen.hooks.gateway import VideoGatewayHook
 from airflow_video_gen.models import InvalidVideoRequest, Issue, VideoRequest
+from airflow_video_gen.operators.keywords import (
+    COMMON_TEMPLATE_FIELDS,
+    TOP_LEVEL,
+    family_init,
+    is_literal,
+    option_doc,
+    refuse_unknown_keywords,
+    split_provider_options,
+    submit_template_fields,
+)
 from airflow_video_gen.protocol import GatewayError, derive_idempotency_key
 from airflow_video_gen.request.checks import check_given_values
-from airflow_video_gen.request.settings import SETTING_KEYWORDS
 from airflow_video_gen.triggers.generation import VideoGenerationTrigger
 from airflow_video_gen.utils.s3 import presign_get
 from airflow_video_gen.waiting import (
@@ -44,77 +49,6 @@ from airflow_video_gen.waiting import (
     poll_once,
     wait_defaults,
 )
-
-#: Snake_case keywords that map to the call's top-level settings, with their wire names.
-TOP_LEVEL: dict[str, str] = {keyword: wire for wire, keyword in SETTING_KEYWORDS.items()}
-COMMON_TEMPLATE_FIELDS = (
-    "model",
-    "image",
-    "text",
-    *TOP_LEVEL,
-    "provider_options",
-    "gateway_conn_id",
-    "aws_conn_id",
-)
-
-
-def submit_template_fields(family: Family | None) -> tuple[str, ...]:
-    """Template fields of a submit operator: the common ones plus the family's option keywords."""
-    extra = tuple(n for n in family.keywords() if n not in TOP_LEVEL) if family else ()
-    return COMMON_TEMPLATE_FIELDS + extra
-
-
-def is_literal(value: Any) -> bool:
-    """Known at parse time: no Jinja template and no XCom reference anywhere inside."""
-    if isinstance(value, str):
-        return "{{" not in value and "{%" not in value
-    if isinstance(value, Mapping):
-        return all(is_literal(k) and is_literal(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return all(is_literal(v) for v in value)
-    return not (hasattr(value, "resolve") and hasattr(value, "iter_references"))
-
-
-def _operator_keywords() -> frozenset[str]:
-    names: set[str] = set()
-    for klass in BaseOperator.__mro__:
-        init = klass.__dict__.get("__init__")
-        names |= set(getattr(init, "_BaseOperatorMeta__param_names", ()))
-    return frozenset(names)
-
-
-def _family_init(family: Family) -> Any:
-    """The ``__init__`` of a family's operator: the family's options as keyword arguments."""
-    keywords = family.keywords()
-
-    def __init__(self: BaseVideoSubmitOperator, **kwargs: Any) -> None:
-        options = {name: kwargs.pop(name, None) for name in keywords}
-        BaseVideoSubmitOperator.__init__(self, family_options=options, **kwargs)
-
-    fields = family.options_model.model_fields
-    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    params += [
-        inspect.Parameter(
-            name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=None,
-            annotation=Any if is_image(fields[name]) else fields[name].annotation,
-        )
-        for name in keywords
-    ]
-    params.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD, annotation=Any))
-    __init__.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
-    return __init__
-
-
-def _option_doc(family: Family) -> str:
-    fields = family.options_model.model_fields
-    lines = [
-        f":param {name}: ``providerOptions.{family.provider_key}.{fields[name].alias}``: "
-        f"{fields[name].description or ''} Templated."
-        for name in family.keywords()
-    ]
-    return "\n".join(f"    {line}" for line in lines)
 
 
 class BaseVideoSubmitOperator(BaseOperator):
@@ -174,8 +108,8 @@ class BaseVideoSubmitOperator(BaseOperator):
             return
         cls.template_fields = submit_template_fields(family)
         if "__init__" not in cls.__dict__:
-            cls.__init__ = _family_init(family)  # type: ignore[method-assign]
-        cls.__doc__ = f"{inspect.cleandoc(cls.__doc__ or '')}\n\n{_option_doc(family)}\n"
+            cls.__init__ = family_init(family, BaseVideoSubmitOperator.__init__)  # type: ignore[method-assign]
+        cls.__doc__ = f"{inspect.cleandoc(cls.__doc__ or '')}\n\n{option_doc(family)}\n"
 
     def __init__(
         self,
@@ -202,7 +136,7 @@ class BaseVideoSubmitOperator(BaseOperator):
         family_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._refuse_unknown_keywords(kwargs)
+        refuse_unknown_keywords(type(self), kwargs)
         super().__init__(**kwargs)
         self.model = model or (self.family.default_model if self.family else None)
         if not self.model:
@@ -236,30 +170,6 @@ class BaseVideoSubmitOperator(BaseOperator):
         )
         self._check_at_parse_time()
 
-    def _refuse_unknown_keywords(self, kwargs: Mapping[str, Any]) -> None:
-        """Airflow's own message for a misspelt keyword gives no hint; this one does."""
-        known = _operator_keywords()
-        unknown = [k for k in kwargs if k not in known and not k.startswith("_")]
-        if not unknown:
-            return
-        ours = [*inspect.signature(type(self).__init__).parameters, *COMMON_TEMPLATE_FIELDS]
-        candidates = sorted({*ours, *known} - {"self", "kwargs", "family_options"})
-        lines = []
-        for name in unknown:
-            snake = to_snake(name)
-            hint = (
-                [snake] if snake != name and snake in candidates else get_close_matches(name, candidates, n=1)
-            )
-            did = f" (did you mean {hint[0]!r}?)" if hint else ""
-            lines.append(f"{name!r}{did}")
-        family = self.family.label if self.family else "any"
-        raise TypeError(
-            f"{type(self).__name__} got unknown keyword argument(s): {', '.join(lines)}. Keywords are "
-            "snake_case; the values of dict and list keywords keep the seed's camelCase keys (e.g. "
-            f"voice_list=[{{'voiceId': ...}}]). The raw camelCase options of {family} models go in "
-            "provider_options."
-        )
-
     # ------------------------------------------------------------------------------- the request
 
     def _family_of(self, model: str) -> Family:
@@ -288,7 +198,7 @@ class BaseVideoSubmitOperator(BaseOperator):
             for keyword, wire in TOP_LEVEL.items()
             if keyword not in self._option_names and getattr(self, keyword) is not None
         }
-        provider_options, own = _split_provider_options(self.provider_options, family)
+        provider_options, own = split_provider_options(self.provider_options, family)
         fields = family.options_model.model_fields
         for name in self._option_names:
             value = getattr(self, name)
@@ -325,20 +235,27 @@ class BaseVideoSubmitOperator(BaseOperator):
         }
         return lax
 
+    def _request(self, *, parsing: bool) -> VideoRequest:
+        """The request of this operator's parameters: while the DAG file is parsed, local paths
+        are not read and no image is decoded; once rendered, templated values are coerced."""
+        family, settings, own, others = self._parts()
+        return VideoRequest.from_parts(
+            str(self.model),
+            image=self.image,
+            text=self.text,
+            settings=settings,
+            options=own,
+            provider_options=others,
+            paths="defer" if parsing else "read",
+            decode=not parsing,
+            strict=self.strict_models,
+            lax=() if parsing else self._lax(family),
+        )
+
     def build_request(self) -> VideoRequest:
         """The checked request. :raises AirflowFailException: When it is invalid (no retry helps)."""
         try:
-            family, settings, own, others = self._parts()
-            return VideoRequest.from_parts(
-                str(self.model),
-                image=self.image,
-                text=self.text,
-                settings=settings,
-                options=own,
-                provider_options=others,
-                strict=self.strict_models,
-                lax=self._lax(family),
-            )
+            return self._request(parsing=False)
         except InvalidVideoRequest as exc:
             raise AirflowFailException(str(exc)) from exc
 
@@ -346,20 +263,10 @@ class BaseVideoSubmitOperator(BaseOperator):
         """Every literal value, checked while the DAG file is parsed; no image is read."""
         if not is_literal(self.model):
             return
-        _, settings, own, others = self._parts()
         if not self._templated and is_literal(self.image) and is_literal(self.text):
-            VideoRequest.from_parts(
-                str(self.model),
-                image=self.image,
-                text=self.text,
-                settings=settings,
-                options=own,
-                provider_options=others,
-                paths="defer",
-                decode=False,
-                strict=self.strict_models,
-            )
+            self._request(parsing=True)
             return
+        _, settings, own, _ = self._parts()
         literal_settings = {k: v for k, v in settings.items() if is_literal(v)}
         literal_options = (
             {k: v for k, v in own.items() if is_literal(v)}
@@ -458,23 +365,6 @@ class BaseVideoSubmitOperator(BaseOperator):
         if not isinstance(submission, dict):
             raise AirflowException("the submission of this task was lost; its generation cannot be read")
         return finish_generation(self, submission, event)
-
-
-def _split_provider_options(raw: Any, family: Family) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``provider_options`` as (the other providers' options, a copy of the family's own dict)."""
-    if raw is None:
-        return {}, {}
-    if not isinstance(raw, Mapping):
-        raise InvalidVideoRequest(
-            family.default_model or "model",
-            [Issue("providerOptions", f"provider_options must be a dict, got {type(raw).__name__}")],
-        )
-    provider_keys = {f.provider_key for f in FAMILIES.values()} | {"gateway"}
-    if family is GATEWAY or (raw and all(k in provider_keys for k in raw)):
-        others = {k: v for k, v in raw.items() if k != family.provider_key or family is GATEWAY}
-        own = raw.get(family.provider_key) if family is not GATEWAY else None
-        return others, dict(own) if isinstance(own, Mapping) else ({} if own is None else own)
-    return {}, dict(raw)
 
 
 class GatewaySubmitOperator(BaseVideoSubmitOperator):

@@ -36,6 +36,8 @@ from airflow_video_gen.request.settings import SETTING_KEYWORDS, SETTINGS, CallS
 
 #: Top-level call arguments, in the order the official client puts them on the wire.
 CALL_KEYS = ("prompt", *SETTINGS, "providerOptions")
+#: ``creator/model``: it travels in the ``ai-model-id`` header, so printable ASCII only.
+_MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}/[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
 _RATIO_RE = re.compile(r"^[1-9]\d{0,2}:[1-9]\d{0,2}$")
 
 
@@ -122,8 +124,11 @@ def start_check(model: str, *, strict: bool = False, decode: bool = True) -> Che
 
     :raises InvalidVideoRequest: For a model id that is not a string.
     """
-    if not isinstance(model, str) or not model.strip():
-        raise InvalidVideoRequest(str(model), [Issue("model", f"must be a gateway model id, got {model!r}")])
+    if not isinstance(model, str) or not _MODEL_ID_RE.match(model):
+        message = (
+            f"must be a gateway model id, 'creator/model' (e.g. 'klingai/kling-v2.6-i2v'); got {short(model)}"
+        )
+        raise InvalidVideoRequest(str(model)[:80], [Issue("model", message)])
     family, spec = resolve_model(model)
     check = Check(family=family, spec=spec, decode=decode)
     if spec.listed:
@@ -358,8 +363,10 @@ def _check_setting_values(check: Check) -> None:
         check.error(
             "fps", f"{settings.fps} is not allowed for {check.model}; allowed: {allowed_text(fam.fps)}"
         )
-    if settings.generate_audio:
-        check.gate("generateAudio", "audio", "audio generation")
+    for name, info in CallSettings.model_fields.items():
+        for marker in info.metadata:
+            if isinstance(marker, Requires) and is_active(getattr(settings, name)):
+                check.gate(info.alias or name, marker.capability, info.alias or name)
 
 
 def _typed_options(

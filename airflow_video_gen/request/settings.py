@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from airflow_video_gen.families.base import WireModel
+from airflow_video_gen.families.base import AUDIO, Requires, WireModel
 
 
 def _whole(value: Any) -> Any:
@@ -68,7 +68,7 @@ class CallSettings(WireModel):
         description="Seed for reproducible generation.",
         json_schema_extra=_must("must be a whole number from 0 to 4294967295"),
     )
-    generate_audio: bool | None = Field(
+    generate_audio: Annotated[bool | None, Requires(AUDIO)] = Field(
         None, description="Generate an audio track.", json_schema_extra=_must("must be true or false")
     )
 

@@ -172,12 +172,12 @@ def list_models(node: str, base_url: str, api_key: str) -> tuple[int, dict[str, 
 
 
 def test_get_available_models_lists_every_family_model(node):
-    from airflow_video_gen.families import FAMILIES
+    from airflow_video_gen.families import BUILT_IN_FAMILIES
 
     with EmulatorProcess(api_key="the-right-key") as emulator:
         code, answer = list_models(node, emulator.base_url, "the-right-key")
         assert code == 0, answer
-        expected = {m: spec for f in FAMILIES.values() for m, spec in f.models.items()}
+        expected = {m: spec for f in BUILT_IN_FAMILIES for m, spec in f.models.items()}
         assert [m["id"] for m in answer["models"]] == list(expected)
         for model in answer["models"]:
             assert model["modelType"] == "video"
