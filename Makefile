@@ -1,22 +1,47 @@
 # Every target sets itself up from nothing: a fresh clone needs only python3 (3.10-3.13), and node/npm
-# for the official-client test.
+# for the official-client test. PYTHON=python3.12 makes .venv with another Python.
 PYTHON ?= python3
+# The Python of .venv (3.11 for python3.11) and the pins of that version: constraints/ has one file per
+# supported Python, written by `make constraints`.
+PY_VERSION := $(shell $(PYTHON) -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")' 2>/dev/null)
+CONSTRAINTS := constraints/constraints-$(or $(PY_VERSION),unknown).txt
+SUPPORTED_PYTHONS = $(shell $(PYTHON) scripts/make_constraints.py --supported)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# make test-pythons: one venv per other supported Python, kept between runs.
+VENVS := .venvs
 NODE_DIR := tests/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv node lint layers typecheck test test-fast docs docs-tables bench bench-smoke demo clean
+.PHONY: venv node lint layers typecheck test test-fast test-pythons constraints docs docs-tables bench \
+	bench-smoke demo clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	@# A .venv of another Python (PYTHON changed) is made anew rather than mixed.
+	@if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PY_VERSION)" ]; then \
+		echo "$(VENV) is not Python $(PY_VERSION): making it anew"; rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
 	touch $(STAMP)
 
+# An interpreter without a constraints file is not a supported one.
+constraints/constraints-%.txt:
+	@if [ -z "$(PY_VERSION)" ]; then echo "PYTHON=$(PYTHON) does not run." >&2; \
+	else echo "Python $* is not supported: there is no $@." >&2; fi
+	@echo "Supported: $(patsubst constraints/constraints-%.txt,%,$(wildcard constraints/constraints-*.txt));" \
+		"for instance: make $(MAKECMDGOALS) PYTHON=python3.11" >&2
+	@exit 1
+
 venv: $(STAMP)
+
+# Rewrites constraints/constraints-<X.Y>.txt for every supported Python installed here: a fresh venv
+# per Python installs .[dev] with the pins of constraints-3.11.txt that exist for it, then pip freeze.
+# Run it after changing a dependency in pyproject.toml (about 10 minutes with a warm pip cache).
+constraints:
+	$(PYTHON) scripts/make_constraints.py
 
 # The official AI SDK client, pinned by tests/node/package-lock.json. Skipped (the tests say why)
 # where npm is absent.
@@ -44,6 +69,25 @@ typecheck: venv
 test: venv node lint layers typecheck
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -q -m "not bench"
 
+# The unit tests on every other supported Python, each in its own venv under .venvs/ with the pins of
+# its version (a Python not installed here is skipped, and said so).
+test-pythons:
+	@failed=""; for v in $(filter-out $(PY_VERSION),$(SUPPORTED_PYTHONS)); do \
+		if ! $(PYTHON) scripts/make_constraints.py --which $$v >/dev/null 2>&1; then \
+			echo "test-pythons: Python $$v is not installed here (python$$v, pyenv): skipped"; continue; fi; \
+		echo "test-pythons: Python $$v"; \
+		if ! { $(MAKE) --no-print-directory $(VENVS)/py$$v/.installed && \
+			$(VENVS)/py$$v/bin/pytest -q -p no:xdist tests/unit; }; then failed="$$failed $$v"; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-pythons: failed on Python$$failed"; exit 1; fi
+
+$(VENVS)/py%/.installed: pyproject.toml constraints/constraints-%.txt
+	rm -rf $(VENVS)/py$*
+	"$$($(PYTHON) scripts/make_constraints.py --which $*)" -m venv $(VENVS)/py$*
+	$(VENVS)/py$*/bin/pip install --quiet --upgrade pip
+	$(VENVS)/py$*/bin/pip install --quiet -c constraints/constraints-$*.txt -e ".[dev]"
+	touch $@
+
 test-fast: venv
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -q -m "not slow and not bench"
 
@@ -66,4 +110,4 @@ demo: venv
 	$(BIN)/airflow-video-gen demo
 
 clean:
-	rm -rf $(VENV) $(NODE_DIR)/node_modules site .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) $(VENVS) $(NODE_DIR)/node_modules site .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -102,6 +102,16 @@ class ForbiddenError(GatewayError):
     default_type = "forbidden"
 
 
+class MissingApiKeyError(GatewayError):
+    """The connection has no API key: raised before any call, never retried. Its text is the
+    message alone (no call was made, so there is no status to show)."""
+
+    default_type = "missing_api_key"
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class ModelNotFoundError(GatewayError):
     """404 ``model_not_found``: the gateway does not know the model id."""
 
@@ -339,6 +349,13 @@ def derive_idempotency_key(*parts: Any) -> str:
     """A stable key from the parts that identify one logical start (never the try number)."""
     digest = hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()
     return f"avg_{digest[:48]}"
+
+
+def generation_key(base_key: str, attempt: int) -> str:
+    """The key of generation number ``attempt`` (from 1) of one task and request: ``base_key``
+    itself for the first, then a deterministic chain, so a task that runs again finds its earlier
+    generations by their keys and starts a new one only after a failed one."""
+    return base_key if attempt <= 1 else derive_idempotency_key(base_key, "generation", attempt)
 
 
 # --------------------------------------------------------------------------------------------- answers

@@ -26,13 +26,14 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, NoReturn
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, get_current_context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 from airflow.triggers.base import BaseTrigger
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from airflow_video_gen.families import FAMILIES, GATEWAY, Family
 from airflow_video_gen.hooks.gateway import VideoGatewayHook
-from airflow_video_gen.protocol import GatewayError, StatusResult
+from airflow_video_gen.protocol import GatewayError, MissingApiKeyError, StatusResult
 from airflow_video_gen.utils.redaction import redact
 
 #: Event statuses, by what the task does with them: return the result...
@@ -51,6 +52,9 @@ FINAL_STATES = SUCCESS_STATES | FAILURE_STATES | TIMEOUT_STATES | RETRYABLE_STAT
 DEFER_TIMEOUT_MARGIN = 120.0
 
 _SUBMISSION_KEYS = ("model", "operation")
+#: Event reasons of a generation that ended on the gateway's side (any other reason of an ``error``
+#: event is a status call the gateway refused).
+JOB_REASONS = frozenset({"job_failed", "job_cancelled"})
 
 
 def outcome_of(status: StatusResult) -> dict[str, Any] | None:
@@ -81,12 +85,110 @@ def outcome_of(status: StatusResult) -> dict[str, Any] | None:
 
 def outcome_of_error(exc: GatewayError) -> dict[str, Any]:
     """The event a status call's error ends a wait with: ``transient`` (the try fails and
-    Airflow's retries apply) or ``error`` (the gateway will repeat it: the task fails for good)."""
+    Airflow's retries apply) or ``error`` (the gateway will repeat it: the task fails for good).
+    The message is the error as the hook raised it: status, type, the gateway's words, base URL
+    and connection."""
     return {
         "status": "transient" if exc.retryable else "error",
         "reason": exc.error_type,
-        "message": exc.message,
+        "message": str(exc),
     }
+
+
+def retry_note(task: BaseOperator, context: Mapping[str, Any] | None = None) -> str:
+    """What happens after this try fails with a transient error (an ``AirflowException``), in the
+    words every such message of this package ends with: ``try 1 of 3: Airflow retries it`` or
+    ``that was the last try (retries=2): the task fails``.
+
+    Read as Airflow decides it: the try is retried while ``try_number <= max_tries`` of the running
+    task instance (``max_tries`` grows when a task is cleared).
+
+    :param task: The running operator (its ``retries`` and ``retry_policy``).
+    :param context: The task's context (default: the running one, when there is one).
+    """
+    if context is None:
+        try:
+            context = get_current_context()
+        except RuntimeError:  # not inside a running task
+            context = None
+    ti = context.get("ti") if context else None
+    retries = int(getattr(task, "retries", 0) or 0)
+    try_number = getattr(ti, "try_number", None)
+    if not isinstance(try_number, int):
+        return f"Airflow retries it if tries are left (retries={retries})"
+    max_tries = getattr(ti, "max_tries", None)
+    if not isinstance(max_tries, int):
+        max_tries = retries
+    if max_tries and try_number <= max_tries:
+        note = f"try {try_number} of {max_tries + 1}: Airflow retries it"
+        if getattr(task, "retry_policy", None) is not None:
+            note += " unless the task's retry_policy decides otherwise"
+        return note
+    return f"that was the last try (retries={retries}): the task fails"
+
+
+def gateway_failure(
+    task: BaseOperator, context: Mapping[str, Any] | None, exc: GatewayError, doing: str
+) -> AirflowException:
+    """The exception a task raises when a gateway call fails (the hook has already retried it).
+
+    - no API key (:class:`~airflow_video_gen.protocol.MissingApiKeyError`): its message alone,
+      with no retry;
+    - transient (429, 424, 5xx, no answer): ``<doing> failed: <error>; <retry note>``, so
+      Airflow's retries apply (see :func:`retry_note`);
+    - anything else: ``<doing> failed: <error>``, with no retry.
+
+    :param doing: What was being done, for the message (``"Reading the status of <model>"``).
+    """
+    if isinstance(exc, MissingApiKeyError):
+        return AirflowFailException(str(exc))
+    if exc.retryable:
+        return AirflowException(f"{doing} failed: {exc}; {retry_note(task, context)}")
+    return AirflowFailException(f"{doing} failed: {exc}")
+
+
+#: S3 error codes no retry fixes: the credentials or the policy must change.
+S3_DENIED = frozenset(
+    {"AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
+)
+
+
+def s3_failure(
+    task: BaseOperator,
+    context: Mapping[str, Any] | None,
+    exc: ClientError | BotoCoreError,
+    *,
+    param: str,
+    uri: str,
+) -> AirflowException:
+    """The exception a task raises when S3 fails on ``uri``, which comes from its parameter
+    ``param``: a missing bucket, refused or missing credentials fail without retry and say what to
+    change; anything else fails the try with the :func:`retry_note`."""
+    name = type(task).__name__
+    conn = getattr(task, "aws_conn_id", None)
+    given = getattr(task, param, uri)
+    code = str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+    if code == "NoSuchBucket":
+        bucket = uri[len("s3://") :].split("/", 1)[0]
+        return AirflowFailException(
+            f"S3 bucket '{bucket}' does not exist ({name} {param}={given}); create it or fix {param}"
+        )
+    if code in S3_DENIED or isinstance(exc, NoCredentialsError):
+        return AirflowFailException(
+            f"S3 refused {uri} to connection {conn!r} ({name} {param}): {exc}; check the connection's "
+            "credentials and the bucket's policy"
+        )
+    return AirflowException(f"S3 failed on {uri} ({name} {param}): {exc}; {retry_note(task, context)}")
+
+
+def follow_connection(gateway_conn_id: str | None, submission: Mapping[str, Any]) -> str:
+    """The ``ai_gateway`` connection a sensor or archive task uses: ``gateway_conn_id`` when
+    given, else the one the submit task used (its ``gateway_conn_id``), else
+    ``ai_gateway_default``."""
+    if gateway_conn_id:
+        return gateway_conn_id
+    used = submission.get("gateway_conn_id")
+    return used if isinstance(used, str) and used else VideoGatewayHook.default_conn_name
 
 
 def check_submission(submission: Any) -> dict[str, Any]:
@@ -211,14 +313,22 @@ def generation_result(submission: Mapping[str, Any], event: Mapping[str, Any]) -
 
 
 def finish_generation(
-    task: BaseOperator, submission: Mapping[str, Any], event: Mapping[str, Any]
+    task: BaseOperator,
+    submission: Mapping[str, Any],
+    event: Mapping[str, Any],
+    context: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """End a wait: return the result, or fail the task the way the outcome asks.
 
     - ``completed``: the sensor's XCom (the submission plus videos, warnings, metadata, elapsed).
-    - ``error``, ``cancelled``: fails with the gateway's message and no retries.
+    - ``error``, ``cancelled``: fails with the gateway's message and no retries (a generation that
+      failed reads ``Video generation error``; a status call that failed for good, such as a
+      rejected API key, reads ``The status call for <model> (<key>) failed``).
     - ``timeout``: raises the sensor timeout.
-    - ``transient``: fails the try normally, so Airflow's retries apply (the operation is kept).
+    - ``transient``: fails the try normally, so Airflow's retries apply (the operation is kept);
+      the message says whether a try is left (:func:`retry_note`).
+
+    :param context: The task's context, for the retry note (default: the running one).
     """
     status = event.get("status")
     label = f"{submission.get('model')} ({submission.get('idempotency_key', 'no key')})"
@@ -231,10 +341,17 @@ def finish_generation(
         )
         return result
     message = f"{label}: {event.get('message', 'no message')}"
+    reason = event.get("reason")
     if status in FAILURE_STATES:
-        raise AirflowFailException(f"Video generation {status}: {message}")
+        if reason == MissingApiKeyError.default_type:
+            raise AirflowFailException(str(event.get("message")))
+        if reason is None or reason in JOB_REASONS:
+            raise AirflowFailException(f"Video generation {status}: {message}")
+        raise AirflowFailException(f"The status call for {label} failed: {event.get('message')}")
     if status in TIMEOUT_STATES:
         raise AirflowSensorTimeout(f"Video generation timed out: {message}")
     if status in RETRYABLE_STATES:
-        raise AirflowException(f"Gateway unavailable while waiting (will retry): {message}")
-    raise AirflowException(f"Unexpected event for {label}: {dict(event)}")
+        raise AirflowException(
+            f"Gateway unavailable while waiting for {message}; {retry_note(task, context)}"
+        )
+    raise AirflowException(f"Unexpected event for {label}: {dict(event)}; {retry_note(task, context)}")

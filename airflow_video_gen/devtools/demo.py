@@ -73,7 +73,8 @@ def run_demo(
     shutil.rmtree(home, ignore_errors=True)
     try:
         _say(f"starting the AI Gateway emulator (latency {latency:g} s)")
-        with EmulatorProcess(latency=latency, render_workers=1) as gateway:
+        # URL results: archive streams each video into S3, as it does from the gateway's links.
+        with EmulatorProcess(latency=latency, results="url", render_workers=1) as gateway:
             _say(f"  {gateway.base_url}")
             _say("starting a local S3 (moto)")
             with LocalS3(subprocess=True) as s3:

@@ -8,11 +8,12 @@ this hook only sends and receives: httpx in workers, and in the triggerer aiohtt
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, TypeVar
@@ -31,6 +32,7 @@ from airflow_video_gen.protocol import (
     GatewayProtocolError,
     GatewayTransportError,
     HttpRequest,
+    MissingApiKeyError,
     RetryPolicy,
     StartResult,
     StatusResult,
@@ -54,7 +56,9 @@ _SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, aioht
 )
 #: Seconds a connection read in the triggerer is reused by the loop's other triggers.
 CONFIG_TTL = 60.0
-_CONFIGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[float, GatewayConfig]]] = (
+#: A connection read: when, its settings, and where they point (for the log line).
+_ConfigRead = tuple[float, GatewayConfig, str]
+_CONFIGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _ConfigRead]] = (
     weakref.WeakKeyDictionary()
 )
 _CONFIG_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
@@ -63,17 +67,24 @@ _CONFIG_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, as
 _POOL_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )
+#: Per loop that has shared sessions, the generator that closes them at the loop's shutdown.
+_LOOP_CLOSERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def shared_session(verify: bool = True) -> aiohttp.ClientSession:
     """The event loop's one aiohttp session (created on first use), pooling connections for all
-    triggers of the loop."""
+    triggers of the loop, and closed when the loop shuts down (see :func:`_closer`)."""
     loop = asyncio.get_running_loop()
-    sessions = _SESSIONS.setdefault(loop, {})
-    session = sessions.get(verify)
+    sessions = _SESSIONS.get(loop)
+    session = sessions.get(verify) if sessions is not None else None
     if session is None or session.closed:
+        if loop not in _LOOP_CLOSERS:
+            _close_sessions_of_closed_loops()
+            _LOOP_CLOSERS[loop] = _start_closer()
         connector = aiohttp.TCPConnector(limit=ASYNC_POOL_SIZE, ssl=verify)
-        session = sessions[verify] = aiohttp.ClientSession(connector=connector)
+        session = _SESSIONS.setdefault(loop, {})[verify] = aiohttp.ClientSession(connector=connector)
     return session
 
 
@@ -109,9 +120,68 @@ async def _enter(gate: asyncio.Semaphore, timeout: float) -> None:
 
 
 async def close_shared_sessions() -> None:
-    """Close the running loop's shared sessions (for tests and tools that own their loop)."""
+    """Close the running loop's shared sessions now (they are closed at the loop's shutdown anyway)."""
     for session in _SESSIONS.pop(asyncio.get_running_loop(), {}).values():
         await session.close()
+
+
+async def _closer() -> AsyncGenerator[None, None]:
+    """Waits at its ``yield`` for the loop's shutdown, then closes the loop's shared sessions and
+    forgets the loop.
+
+    asyncio has no hook on a loop's close, but ``asyncio.run`` and ``asyncio.Runner`` (so Airflow's
+    triggerer, ``dag.test()`` and pytest-asyncio) call ``loop.shutdown_asyncgens()`` before closing
+    their loop: once every task has been cancelled and has finished, it closes, in the loop, each
+    async generator the loop has seen start. This one is started in :func:`shared_session`, so its
+    ``finally`` runs then, while the loop can still close connections properly; until then it costs
+    nothing, and the session stays shared by every trigger.
+    """
+    try:
+        yield
+    finally:
+        for session in _forget_loop(asyncio.get_running_loop()):
+            await session.close()
+
+
+def _start_closer() -> AsyncGenerator[None, None]:
+    """A :func:`_closer` for the running loop, started."""
+    closer = _closer()
+    # The first step, taken here in the running loop, registers the generator with the loop (its
+    # async-generator first-iteration hook); nothing before the `yield` awaits, so the step ends at once.
+    with suppress(StopIteration):
+        closer.asend(None).send(None)
+    return closer
+
+
+def _forget_loop(loop: asyncio.AbstractEventLoop) -> list[aiohttp.ClientSession]:
+    """Drop everything kept for ``loop``; the shared sessions it had, for the caller to close."""
+    for cache in (_POOL_GATES, _CONFIGS, _CONFIG_LOCKS, _LOOP_CLOSERS):
+        cache.pop(loop, None)
+    return list(_SESSIONS.pop(loop, {}).values())
+
+
+def _close_on_closed_loop(session: aiohttp.ClientSession) -> None:
+    """Close a session whose loop is closed, without a loop and without a word.
+
+    aiohttp does no I/O when the loop is closed: it marks the connector closed (so neither the
+    session nor the connector reports "Unclosed" when collected) and yields once, so the coroutine
+    runs to its end right here.
+    """
+    for _ in session.close().__await__():
+        pass
+
+
+def _close_sessions_of_closed_loops() -> None:
+    """Close the sessions of loops that were closed without their shutdown step (a loop closed by
+    hand, without ``shutdown_asyncgens()``): run when a new loop takes a session, and at exit."""
+    for loop in [loop for loop in list(_LOOP_CLOSERS) + list(_SESSIONS) if loop.is_closed()]:
+        for session in _forget_loop(loop):
+            _close_on_closed_loop(session)
+
+
+# At exit, the sessions of loops closed by hand would otherwise be collected unclosed, and report it
+# through logging streams that may be closed by then ("ValueError: I/O operation on closed file").
+atexit.register(_close_sessions_of_closed_loops)
 
 
 @dataclass(frozen=True)
@@ -121,6 +191,16 @@ class DownloadResult:
     size: int
     sha256: str
     media_type: str | None
+
+
+def missing_key_message(conn_id: str) -> str:
+    """What a task says when connection ``conn_id`` has no API key: where the key goes, or how to
+    use another connection."""
+    return (
+        f"Connection '{conn_id}' has no API key: set its password (the \"API key\" field in the UI, "
+        f'"password" in AIRFLOW_CONN_{conn_id.upper()}), or point the task at another connection '
+        "with gateway_conn_id="
+    )
 
 
 def config_from_connection(conn: Connection) -> GatewayConfig:
@@ -179,6 +259,8 @@ class VideoGatewayHook(BaseHook):
         self.gateway_conn_id = gateway_conn_id
         self.retry_policy = retry_policy or RetryPolicy()
         self._config = config
+        #: Whether the connection id names where the settings came from (``config`` not given).
+        self._conn_named = config is None
         self.retries_made = 0
 
     @classmethod
@@ -192,8 +274,7 @@ class VideoGatewayHook(BaseHook):
     def config(self) -> GatewayConfig:
         """The gateway settings, read from the connection once (the API key is masked in logs)."""
         if self._config is None:
-            self._config = config_from_connection(self.get_connection(self.gateway_conn_id))
-            self._mask(self._config)
+            self._config = self._use(*self._read(self.get_connection(self.gateway_conn_id)))
         return self._config
 
     async def aconfig(self) -> GatewayConfig:
@@ -213,18 +294,66 @@ class VideoGatewayHook(BaseHook):
                     found = cache.get(self.gateway_conn_id)
                     if found is None or time.monotonic() - found[0] > CONFIG_TTL:
                         conn = await self.aget_connection(self.gateway_conn_id)
-                        config = config_from_connection(conn)
-                        self._mask(config)
-                        found = cache[self.gateway_conn_id] = (time.monotonic(), config)
-            self._config = found[1]
+                        found = cache[self.gateway_conn_id] = (time.monotonic(), *self._read(conn))
+            self._config = self._use(found[1], found[2])
         return self._config
 
-    @staticmethod
-    def _mask(config: GatewayConfig) -> None:
+    def _read(self, conn: Connection) -> tuple[GatewayConfig, str]:
+        """The settings of a connection (its API key masked in logs) and where they point, in words."""
+        config = config_from_connection(conn)
         if config.api_key:
             from airflow.sdk.log import mask_secret
 
             mask_secret(config.api_key)
+        # A URI connection with an empty host reaches production without saying so: say it.
+        default = " (the default: the connection has no host)" if not (conn.host or "").strip() else ""
+        return config, f"{config.base_url} (connection {self.gateway_conn_id}){default}"
+
+    def _use(self, config: GatewayConfig, where: str) -> GatewayConfig:
+        self.log.info("Using AI Gateway at %s", where)
+        return config
+
+    def keyed_config(self) -> GatewayConfig:
+        """:attr:`config`, refused when it has no API key (before any call).
+
+        :raises MissingApiKeyError: When the connection has no password; not transient, so tasks
+            fail without retry.
+        """
+        return self._checked(self.config)
+
+    async def akeyed_config(self) -> GatewayConfig:
+        """As :meth:`keyed_config`, without blocking the event loop."""
+        return self._checked(await self.aconfig())
+
+    def _checked(self, config: GatewayConfig) -> GatewayConfig:
+        if not config.api_key:
+            raise MissingApiKeyError(missing_key_message(self.gateway_conn_id))
+        return config
+
+    def located(self, error: GatewayError) -> GatewayError:
+        """``error`` with the base URL and the connection added to its message, as tasks show it;
+        a refused key (401) also says where the key is set.
+
+        An error that says so already is returned as it is, and so is :class:`MissingApiKeyError`
+        (it names the connection itself).
+        """
+        base = self._config.base_url if self._config is not None else protocol.DEFAULT_BASE_URL
+        conn = self.gateway_conn_id
+        named = self._conn_named or conn != self.default_conn_name
+        where = f" ({base}, connection {conn})" if named else f" ({base})"
+        if isinstance(error, MissingApiKeyError) or where in error.message:
+            return error
+        message = error.message + where
+        if isinstance(error, AuthenticationError) and named:
+            message += f"; check the API key (password) of connection {conn}"
+        return type(error)(
+            message,
+            status_code=error.status_code,
+            error_type=error.error_type,
+            param=error.param,
+            generation_id=error.generation_id,
+            retry_after=error.retry_after,
+        )
 
     @cached_property
     def client(self) -> httpx.Client:
@@ -247,11 +376,11 @@ class VideoGatewayHook(BaseHook):
         :param attempt: The retry about to be made, from 1.
         :param error: What the failed try raised.
         :param what: The call, for the log line (``"status <model>"``).
-        :raises GatewayError: ``error`` itself, when the policy says not to retry.
+        :raises GatewayError: ``error`` itself (:meth:`located`), when the policy says not to retry.
         """
         delay = self.retry_policy.delay(attempt - 1, error)
         if delay is None:
-            raise error
+            raise self.located(error)
         self.retries_made += 1
         self.log.warning(
             "%s: %s; retry %d of %d in %.1f s", what, error, attempt, self.retry_policy.max_retries, delay
@@ -292,13 +421,13 @@ class VideoGatewayHook(BaseHook):
         :param body: The wire body (:meth:`VideoRequest.to_gateway_body`).
         :param idempotency_key: Key of this logical start, kept across retries.
         """
-        request = protocol.build_start(self.config, model, body, idempotency_key)
+        request = protocol.build_start(self.keyed_config(), model, body, idempotency_key)
         self.log.info("Starting %s generation (idempotency key %s)", model, idempotency_key)
         return self._send(request, protocol.read_start, f"start {model}")
 
     def status(self, model: str, operation: Any) -> StatusResult:
         """Read a job's status (safe to repeat)."""
-        request = protocol.build_status(self.config, model, operation)
+        request = protocol.build_status(self.keyed_config(), model, operation)
         return self._send(request, protocol.read_status, f"status {model}")
 
     def generate(self, model: str, body: Mapping[str, Any]) -> StatusResult:
@@ -307,7 +436,13 @@ class VideoGatewayHook(BaseHook):
         Not retried: without an idempotency key a retry could bill again. Use :meth:`start` for
         anything long or costly.
         """
-        request = protocol.build_generate(self.config, model, body)
+        request = protocol.build_generate(self.keyed_config(), model, body)
+        try:
+            return self._generate(request)
+        except GatewayError as exc:
+            raise self.located(exc) from None
+
+    def _generate(self, request: HttpRequest) -> StatusResult:
         decoder = protocol.SseDecoder()
         try:
             with self.client.stream(
@@ -383,7 +518,7 @@ class VideoGatewayHook(BaseHook):
 
         :param model_type: Keep only models of this type (default ``video``); ``None`` keeps all.
         """
-        request = protocol.build_config(self.config)
+        request = protocol.build_config(self.keyed_config())
         models = self._send(request, protocol.read_config, "config")
         return [m for m in models if model_type is None or m.model_type == model_type]
 
@@ -450,12 +585,12 @@ class VideoGatewayHook(BaseHook):
 
     async def astart(self, model: str, body: Mapping[str, Any], idempotency_key: str) -> StartResult:
         """As :meth:`start`, on the event loop's shared aiohttp session."""
-        request = protocol.build_start(await self.aconfig(), model, body, idempotency_key)
+        request = protocol.build_start(await self.akeyed_config(), model, body, idempotency_key)
         return await self._asend(request, protocol.read_start, f"start {model}")
 
     async def astatus(self, model: str, operation: Any) -> StatusResult:
         """As :meth:`status`, on the event loop's shared aiohttp session."""
-        request = protocol.build_status(await self.aconfig(), model, operation)
+        request = protocol.build_status(await self.akeyed_config(), model, operation)
         return await self._asend(request, protocol.read_status, f"status {model}")
 
 

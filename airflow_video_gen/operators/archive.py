@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, suppress
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator
@@ -39,6 +40,7 @@ from airflow_video_gen.utils.s3 import (
     s3_hook,
     store_stream,
 )
+from airflow_video_gen.waiting import follow_connection, gateway_failure, s3_failure
 
 #: The asset alias archived videos are announced through (``schedule=[AssetAlias(...)]``).
 DEFAULT_ASSET_ALIAS = "ai_gateway_videos"
@@ -52,6 +54,16 @@ EXTENSIONS = {
     "image/webp": "webp",
 }
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def videos_asset(alias: str) -> Asset:
+    """The asset whose events announce archived videos through ``alias``: one asset for all of
+    them (named like the alias), declared as an outlet of the archive task so that Airflow creates
+    and activates it when the DAG is parsed. Each video is an event of it, its ``s3_uri`` in the
+    event's extra; a new asset per video would leave Airflow to create each one at run time
+    (logging that it was not found and is inactive) and grow the list of assets the scheduler
+    reads to evaluate a DAG scheduled on the alias."""
+    return Asset(name=alias)
 
 
 def key_segment(value: str) -> str:
@@ -125,10 +137,12 @@ class ArchiveVideoOperator(BaseOperator):
         at least 5 MiB).
     :param contact_sheet_tiles: Frames on the contact sheet (default 12; 0 for no contact sheet).
     :param asset_alias: Name of the :class:`~airflow.sdk.AssetAlias` through which an asset event
-        is emitted for each archived video (``s3://...`` URI, extra: sha256, size, model,
-        idempotency key, sidecar). Default ``"ai_gateway_videos"``; ``None`` for none.
+        is emitted for each archived video, on the asset of the same name (:func:`videos_asset`);
+        the event's extra holds the video's ``s3_uri``, sha256, size, media type, model,
+        idempotency key and sidecar. Default ``"ai_gateway_videos"``; ``None`` for none.
     :param aws_conn_id: The AWS connection (default ``aws_default``). Templated.
-    :param gateway_conn_id: The ``ai_gateway`` connection (default ``ai_gateway_default``). Templated.
+    :param gateway_conn_id: The ``ai_gateway`` connection. Default ``None``: the one the submit
+        task used (the generation's ``gateway_conn_id``), else ``ai_gateway_default``. Templated.
     """
 
     template_fields: Sequence[str] = ("generation", "dest_s3_uri", "aws_conn_id", "gateway_conn_id")
@@ -146,11 +160,12 @@ class ArchiveVideoOperator(BaseOperator):
         contact_sheet_tiles: int = 12,
         asset_alias: str | None = DEFAULT_ASSET_ALIAS,
         aws_conn_id: str | None = "aws_default",
-        gateway_conn_id: str = VideoGatewayHook.default_conn_name,
+        gateway_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         if asset_alias:
-            kwargs["outlets"] = [*(kwargs.get("outlets") or []), AssetAlias(asset_alias)]
+            outlets = [AssetAlias(asset_alias), videos_asset(asset_alias)]
+            kwargs["outlets"] = [*(kwargs.get("outlets") or []), *outlets]
         super().__init__(**kwargs)
         check_part_size(part_size, max_video_bytes)
         if isinstance(dest_s3_uri, str) and "{{" not in dest_s3_uri:
@@ -176,14 +191,16 @@ class ArchiveVideoOperator(BaseOperator):
         except ValueError as exc:
             raise AirflowFailException(f"{type(self).__name__} dest_s3_uri: {exc}") from exc
         client = s3_hook(self.aws_conn_id).get_conn()
-        hook = VideoGatewayHook(self.gateway_conn_id)
+        hook = VideoGatewayHook(follow_connection(self.gateway_conn_id, generation))
         try:
-            fetched = _Fetched(hook, generation)
-            last_frame = self._archive_last_frame(client, fetched, base)
+            fetched = _Fetched(hook, generation, partial(gateway_failure, self, context))
+            last_frame = self._archive_last_frame(client, fetched, base, context)
             videos = [
                 self._archive_video(client, fetched, generation, base, i, last_frame, context)
                 for i in range(len(generation["videos"]))
             ]
+        except (ClientError, BotoCoreError) as exc:
+            raise s3_failure(self, context, exc, param="dest_s3_uri", uri=base) from exc
         finally:
             hook.close()
         self._announce(context, videos, model, key)
@@ -199,6 +216,7 @@ class ArchiveVideoOperator(BaseOperator):
         uri: str,
         open_chunks: Callable[[], AbstractContextManager[Iterator[bytes]]],
         media_type: str,
+        context: Any,
     ) -> StoreResult:
         """One stream to one object, with this package's errors turned into Airflow's.
 
@@ -228,15 +246,11 @@ class ArchiveVideoOperator(BaseOperator):
                 "results must be archived before they expire"
             ) from exc
         except GatewayError as exc:
-            if exc.retryable:
-                raise AirflowException(
-                    f"Download for {uri} failed (the task will be retried): {exc}"
-                ) from exc
-            raise AirflowFailException(f"Download for {uri} failed: {exc}") from exc
+            raise gateway_failure(self, context, exc, f"Download for {uri}") from exc
         except (ClientError, BotoCoreError) as exc:
-            raise AirflowException(f"S3 refused {uri} (the try will be retried): {exc}") from exc
+            raise s3_failure(self, context, exc, param="dest_s3_uri", uri=uri) from exc
 
-    def _archive_last_frame(self, client: Any, fetched: _Fetched, base: str) -> str | None:
+    def _archive_last_frame(self, client: Any, fetched: _Fetched, base: str, context: Any) -> str | None:
         frame = fetched.last_frame()
         if frame is None:
             return None
@@ -248,6 +262,7 @@ class ArchiveVideoOperator(BaseOperator):
             uri,
             lambda: fetched.hook.open_video(frame, max_bytes=MAX_IMAGE_BYTES),
             media_type,
+            context,
         )
         self.log.info(
             "Last frame %s: %s (%d bytes, sha256 %s)", uri, stored.outcome, stored.size, stored.sha256
@@ -276,6 +291,7 @@ class ArchiveVideoOperator(BaseOperator):
             uri,
             lambda: fetched.hook.open_video(video, max_bytes=self.max_video_bytes),
             media_type,
+            context,
         )
         self.log.info("%s: %s (%d bytes, sha256 %s)", uri, stored.outcome, stored.size, stored.sha256)
         sidecar_uri = join_uri(base, f"video-{index}.json")
@@ -366,9 +382,11 @@ class ArchiveVideoOperator(BaseOperator):
         if events is None:
             self.log.warning("No outlet events in this context; no asset events emitted")
             return
+        asset = videos_asset(self.asset_alias)
         accessor = events[AssetAlias(self.asset_alias)]
         for video in videos:
             extra = {
+                "s3_uri": video["s3_uri"],
                 "sha256": video["sha256"],
                 "size": video["size"],
                 "media_type": video["media_type"],
@@ -376,17 +394,36 @@ class ArchiveVideoOperator(BaseOperator):
                 "idempotency_key": key,
                 "sidecar_s3_uri": video["sidecar_s3_uri"],
             }
-            accessor.add(Asset(uri=video["s3_uri"]), extra=extra)
-        self.log.info("Asset events for %d video(s) through alias %r", len(videos), self.asset_alias)
+            accessor.add(asset, extra=extra)
+        # Airflow also records one event of the declared outlet itself, without the alias: the task's
+        # summary, for DAGs scheduled on the asset rather than the alias.
+        events[asset].extra = {
+            "videos": [video["s3_uri"] for video in videos],
+            "model": model,
+            "idempotency_key": key,
+        }
+        self.log.info(
+            "Asset events for %d video(s) through alias %r (asset %r)",
+            len(videos),
+            self.asset_alias,
+            asset.name,
+        )
 
 
 class _Fetched:
     """The generation's videos and metadata, with the status read again only when bytes are needed
     (base64 videos and last frames are listed in XCom by size only)."""
 
-    def __init__(self, hook: VideoGatewayHook, generation: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        hook: VideoGatewayHook,
+        generation: dict[str, Any],
+        failure: Callable[[GatewayError, str], AirflowException],
+    ) -> None:
         self.hook = hook
         self.generation = generation
+        #: The task's exception for a failed call (:func:`~airflow_video_gen.waiting.gateway_failure`).
+        self.failure = failure
         self._status: Any = None
 
     def _fresh(self) -> Any:
@@ -394,9 +431,7 @@ class _Fetched:
             try:
                 status = self.hook.status(self.generation["model"], self.generation["operation"])
             except GatewayError as exc:
-                if exc.retryable:
-                    raise AirflowException(f"Could not re-read the status (will retry): {exc}") from exc
-                raise AirflowFailException(f"Could not re-read the status: {exc}") from exc
+                raise self.failure(exc, f"Re-reading the status of {self.generation['model']}") from exc
             if status.status != "completed" or len(status.videos) != len(self.generation["videos"]):
                 raise AirflowFailException(
                     f"the gateway now reports {status.status!r} with {len(status.videos)} video(s) for "

@@ -33,6 +33,7 @@ from airflow_video_gen.utils.s3 import (
     s3_hook,
     store_stream,
 )
+from airflow_video_gen.waiting import retry_note, s3_failure
 
 _CHUNK = 1024 * 1024
 
@@ -186,8 +187,10 @@ class JoinVideosOperator(BaseOperator):
                     f"at most {self.max_video_bytes:,} are accepted"
                 )
             client.download_file(bucket, key, str(path))
-        except (ClientError, BotoCoreError, S3TransferFailedError) as exc:
-            raise AirflowException(f"Could not read clip {uri} (the try will be retried): {exc}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise s3_failure(self, None, exc, param="videos", uri=uri) from exc
+        except S3TransferFailedError as exc:
+            raise AirflowException(f"Could not read clip {uri}: {exc}; {retry_note(self)}") from exc
         self.log.info("Clip %s (%d bytes)", uri, size)
         return path
 
@@ -204,4 +207,4 @@ class JoinVideosOperator(BaseOperator):
         except S3ConflictError as exc:
             raise AirflowFailException(f"{type(self).__name__}: {exc}") from exc
         except (ClientError, BotoCoreError) as exc:
-            raise AirflowException(f"S3 refused {uri} (the try will be retried): {exc}") from exc
+            raise s3_failure(self, None, exc, param="dest_s3_uri", uri=uri) from exc

@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image, ImageOps
 
-from airflow_video_gen.families import Family, get_family, resolve_model
+from airflow_video_gen.families import Family, get_family
 from airflow_video_gen.families.base import ImageRules
 from airflow_video_gen.request.checks import start_check
 from airflow_video_gen.request.errors import InvalidVideoRequest, Issue
@@ -41,6 +42,7 @@ from airflow_video_gen.utils.s3 import (
     read_object,
     s3_hook,
 )
+from airflow_video_gen.waiting import retry_note, s3_failure
 
 #: Formats every family's providers read; with ``fix=True`` others become PNG even without rules.
 COMMON_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})
@@ -90,7 +92,7 @@ def held(source: ImageSource) -> tuple[bytes, ImageProbe]:
 def target_family(model: str | None, family: str | None) -> tuple[Family | None, str | None]:
     """The family and model id to check against: from ``model``, else ``family`` and its default."""
     if model:
-        fam, _ = resolve_model(model)
+        fam = start_check(model).family  # refuses a malformed id
         if family and fam.name != family:
             raise InvalidVideoRequest(
                 model, [Issue("family", f"{model} is a {fam.name} model, not {family!r}")]
@@ -291,8 +293,12 @@ class StageImageOperator(BaseOperator):
             return repr(text)
         return type(self.image).__name__
 
-    def read_image(self, target: str | None) -> ImageSource:
-        """The input as bytes with its probe, from whichever form it came in."""
+    def read_image(self, target: str | None, context: Any = None) -> ImageSource:
+        """The input as bytes with its probe, from whichever form it came in.
+
+        :param target: The model and family checked against, for messages.
+        :param context: The task's context, for the retry note of transient failures.
+        """
         try:
             source = parse_image(self.image)
             if source.kind == "url" and source.url:
@@ -309,8 +315,10 @@ class StageImageOperator(BaseOperator):
             raise self._fail(str(exc), target) from None
         except httpx.HTTPError as exc:
             raise AirflowException(
-                f"Could not fetch {_PARAM}={self._shown()} (the try will be retried): {type(exc).__name__}"
+                f"Could not fetch {_PARAM}={self._shown()}: {type(exc).__name__}; {retry_note(self, context)}"
             ) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise s3_failure(self, context, exc, param=_PARAM, uri=str(self.image)) from exc
         size = len(held(source)[0])
         if size > self.max_bytes:
             raise self._fail(f"is {size:,} bytes; at most {self.max_bytes:,} are accepted", target)
@@ -338,7 +346,7 @@ class StageImageOperator(BaseOperator):
         except ValueError as exc:
             raise AirflowFailException(f"{type(self).__name__}: {exc}") from exc
         target = f"{model} ({family.label})" if family and model else None
-        source = self.read_image(target)
+        source = self.read_image(target, context)
         data, probe = held(source)
         where = source.origin[5:] if source.origin.startswith("path:") else source.origin
         self.log.info(
@@ -358,7 +366,7 @@ class StageImageOperator(BaseOperator):
             left = self._issues(family, model, source)
             if left:
                 raise self._refuse(left, target, "fix=True could not repair it; supply another image.")
-        return self._store(source, fixes)
+        return self._store(source, fixes, context)
 
     def _destination(self, data: bytes, probe: ImageProbe) -> str:
         dest = str(self.dest_s3_uri)
@@ -371,7 +379,7 @@ class StageImageOperator(BaseOperator):
             raise AirflowFailException(f"{type(self).__name__} dest_s3_uri: {exc}") from exc
         return dest
 
-    def _store(self, source: ImageSource, fixes: list[str]) -> dict[str, Any]:
+    def _store(self, source: ImageSource, fixes: list[str], context: Any = None) -> dict[str, Any]:
         data, probe = held(source)
         dest = self._destination(data, probe)
         client = s3_hook(self.aws_conn_id).get_conn()
@@ -379,6 +387,8 @@ class StageImageOperator(BaseOperator):
             stored = put_bytes(client, dest, data, content_type=probe.media_type, overwrite=self.overwrite)
         except S3ConflictError as exc:
             raise AirflowFailException(f"{type(self).__name__} dest_s3_uri: {exc}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise s3_failure(self, context, exc, param="dest_s3_uri", uri=dest) from exc
         if stored.outcome == "unchanged":
             self.log.info("%s already holds this image (sha256 %s); not written again", dest, stored.sha256)
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar
 
@@ -38,17 +38,28 @@ from airflow_video_gen.operators.keywords import (
     split_provider_options,
     submit_template_fields,
 )
-from airflow_video_gen.protocol import GatewayError, derive_idempotency_key
+from airflow_video_gen.operators.s3_images import check_s3_images
+from airflow_video_gen.protocol import (
+    GatewayError,
+    MissingApiKeyError,
+    derive_idempotency_key,
+    generation_key,
+)
 from airflow_video_gen.request.checks import check_given_values
 from airflow_video_gen.triggers.generation import VideoGenerationTrigger
 from airflow_video_gen.utils.s3 import presign_get
 from airflow_video_gen.waiting import (
+    JOB_REASONS,
     check_resumed_event,
     defer_until_done,
     finish_generation,
+    gateway_failure,
     poll_once,
     wait_defaults,
 )
+
+#: Generations one task and request may go through in a row before the task stops starting more.
+MAX_GENERATIONS = 20
 
 
 class BaseVideoSubmitOperator(BaseOperator):
@@ -93,6 +104,11 @@ class BaseVideoSubmitOperator(BaseOperator):
     :param poll_interval: When waiting, seconds between status calls (default per family).
     :param timeout: When waiting, seconds before giving up (default per family).
     :param strict_models: Refuse a model id missing from this package's tables (default ``False``).
+    :param max_regenerations: When waiting, a generation that ends in ``error`` is started again as a
+        new generation (billed) up to this many times within the same try, each logged with the
+        gateway's message (default 0). A refused request (4xx) is never started again.
+    :param regenerate_cancelled: With ``max_regenerations``, a cancelled generation is started
+        again too (default ``False``).
     :param family_options: Family option keywords, collected by the family's operator.
     """
 
@@ -133,6 +149,8 @@ class BaseVideoSubmitOperator(BaseOperator):
         poll_interval: float | None = None,
         timeout: float | None = None,
         strict_models: bool = False,
+        max_regenerations: int = 0,
+        regenerate_cancelled: bool = False,
         family_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -159,6 +177,10 @@ class BaseVideoSubmitOperator(BaseOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.strict_models = strict_models
+        if max_regenerations < 0:
+            raise ValueError(f"max_regenerations must be 0 or more, got {max_regenerations}")
+        self.max_regenerations = max_regenerations
+        self.regenerate_cancelled = regenerate_cancelled
         self._option_names = tuple(family_options or ())
         for name, value in (family_options or {}).items():
             setattr(self, name, value)
@@ -282,11 +304,22 @@ class BaseVideoSubmitOperator(BaseOperator):
     # ------------------------------------------------------------------------------- execution
 
     def execute(self, context: Any) -> dict[str, Any]:
+        request = self._request_to_send()
+        hook = VideoGatewayHook(self.gateway_conn_id)
+        try:
+            submission = self._attach_or_start(context, hook, request, self._base_key(context, request))
+        finally:
+            hook.close()
+        if not self.wait_for_completion:
+            return submission
+        return self._wait(context, submission, regenerated=0)
+
+    def _request_to_send(self) -> VideoRequest:
+        """The checked request, its ``s3://`` images checked from their first bytes and presigned."""
         request = self.build_request()
         for note in request.warnings:
             self.log.warning("%s: %s", request.model, note)
-        ti = context["ti"]
-        key = derive_idempotency_key(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, request.fingerprint())
+        check_s3_images(request, aws_conn_id=self.aws_conn_id, task=self)
         if request.s3_uris():
             self.log.info(
                 "Presigning %d s3:// image(s) for %d s", len(request.s3_uris()), self.presign_expires
@@ -297,37 +330,112 @@ class BaseVideoSubmitOperator(BaseOperator):
                 )
             except (FileNotFoundError, ValueError) as exc:
                 raise AirflowFailException(f"Cannot use an s3:// image of {request.model}: {exc}") from exc
-        hook = VideoGatewayHook(self.gateway_conn_id)
+        return request
+
+    @staticmethod
+    def _base_key(context: Any, request: VideoRequest) -> str:
+        ti = context["ti"]
+        return derive_idempotency_key(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, request.fingerprint())
+
+    def _attach_or_start(
+        self,
+        context: Any,
+        hook: VideoGatewayHook,
+        request: VideoRequest,
+        base_key: str,
+        *,
+        first: int = 1,
+        failed: Sequence[Mapping[str, Any]] = (),
+    ) -> dict[str, Any]:
+        """The generation of this task and request: re-attached when it is pending, running or
+        completed (no new bill), a new one when the one before ended in error or was cancelled.
+
+        Each generation has its own key in a chain derived from ``base_key`` (see
+        :func:`~airflow_video_gen.protocol.generation_key`). Starting again with a key already used
+        returns its generation without billing, and a status call is free, so the chain is walked
+        from ``first`` with no state a clear could delete.
+        """
+        earlier = [dict(f) for f in failed]
+        for attempt in range(first, first + MAX_GENERATIONS):
+            key = generation_key(base_key, attempt)
+            started = self._start(context, hook, request, key)
+            status = self._status_now(hook, request.model, started.operation)
+            if status is None or status.status not in ("error", "cancelled"):
+                return self._submission(request, started, key, attempt, earlier)
+            message = status.error or f"the generation was {status.status}"
+            earlier.append(
+                {"attempt": attempt, "idempotency_key": key, "status": status.status, "message": message}
+            )
+            self.log.warning(
+                "Generation %d of %s (key %s) ended %s: %s. Starting generation %d.",
+                attempt,
+                request.model,
+                key,
+                status.status,
+                message,
+                attempt + 1,
+            )
+        raise AirflowFailException(
+            f"{MAX_GENERATIONS} generations of {request.model} for this task in a row ended in error; "
+            "look at the gateway's messages above before starting more"
+        )
+
+    def _start(self, context: Any, hook: VideoGatewayHook, request: VideoRequest, key: str) -> Any:
         try:
             started = hook.start(request.model, request.to_gateway_body(), key)
         except GatewayError as exc:
-            if exc.retryable:
-                raise AirflowException(
-                    f"Could not start the generation (the try will be retried): {exc}"
+            if exc.retryable or isinstance(exc, MissingApiKeyError):
+                raise gateway_failure(
+                    self, context, exc, f"Starting the generation of {request.model}"
                 ) from exc
             raise AirflowFailException(f"The gateway refused the request for {request.model}: {exc}") from exc
-        finally:
-            hook.close()
         for warning in started.warnings:
             self.log.warning("Gateway warning for %s: %s", request.model, warning.get("message") or warning)
+        return started
+
+    def _status_now(self, hook: VideoGatewayHook, model: str, operation: Any) -> Any:
+        """The generation's status right after its start, or ``None`` when it cannot be read: the
+        read only tells a generation that failed before (to start the next one) from the others,
+        and the wait that follows reads the status again."""
+        try:
+            return hook.status(model, operation)
+        except GatewayError as exc:
+            self.log.warning(
+                "Could not read the status of %s after its start (%s); attaching to it", model, exc
+            )
+            return None
+
+    def _submission(
+        self,
+        request: VideoRequest,
+        started: Any,
+        key: str,
+        attempt: int,
+        failed: list[dict[str, Any]],
+    ) -> dict[str, Any]:
         submission = {
             "model": request.model,
             "family": request.family.name,
             "operation": started.operation,
             "idempotency_key": key,
+            "gateway_conn_id": self.gateway_conn_id,
+            "attempt": attempt,
+            "failed_attempts": failed,
             "submitted_at": time.time(),
             "request": request.describe(),
             "warnings": [{"type": "other", "message": w} for w in request.warnings] + started.warnings,
         }
-        self.log.info("Started %s: %s (key %s)", request.model, started.job_status or "started", key)
-        if not self.wait_for_completion:
-            return submission
+        self.log.info(
+            "Generation %d of %s: %s (key %s)", attempt, request.model, started.job_status or "started", key
+        )
+        return submission
+
+    # ------------------------------------------------------------------------------- waiting
+
+    def _wait(self, context: Any, submission: dict[str, Any], *, regenerated: int) -> dict[str, Any]:
         # Seen downstream and in the UI while the task waits; read back on resume if needed.
         context["ti"].xcom_push(key="submission", value=submission)
-        return self._wait(submission, request.family)
-
-    def _wait(self, submission: dict[str, Any], family: Family) -> dict[str, Any]:
-        interval, timeout = wait_defaults(submission, family)
+        interval, timeout = wait_defaults(submission, self.family)
         interval = self.poll_interval if self.poll_interval is not None else interval
         timeout = self.timeout if self.timeout is not None else timeout
         deadline = submission["submitted_at"] + timeout
@@ -339,23 +447,26 @@ class BaseVideoSubmitOperator(BaseOperator):
                 deadline=deadline,
                 poll_interval=interval,
                 gateway_conn_id=self.gateway_conn_id,
-                kwargs={"submission": submission},
+                kwargs={"submission": submission, "regenerated": regenerated},
             )
         hook = VideoGatewayHook(self.gateway_conn_id)
         try:
             while time.time() < deadline:
                 event = poll_once(hook, submission["model"], submission["operation"])
                 if event is not None:
-                    return finish_generation(self, submission, event)
+                    return self._finish(context, submission, event, regenerated)
                 time.sleep(max(0.0, min(interval, deadline - time.time())))
         finally:
             hook.close()
-        return finish_generation(
-            self, submission, {"status": "timeout", "message": f"no result after {timeout:g} s"}
-        )
+        timed_out = {"status": "timeout", "message": f"no result after {timeout:g} s"}
+        return self._finish(context, submission, timed_out, regenerated)
 
     def execute_complete(
-        self, context: Any, event: dict[str, Any] | None = None, submission: dict[str, Any] | None = None
+        self,
+        context: Any,
+        event: dict[str, Any] | None = None,
+        submission: dict[str, Any] | None = None,
+        regenerated: int = 0,
     ) -> dict[str, Any]:
         """Resume after the trigger fired (``wait_for_completion`` in the triggerer)."""
         event = check_resumed_event(event)
@@ -364,7 +475,44 @@ class BaseVideoSubmitOperator(BaseOperator):
             submission = ti.xcom_pull(task_ids=ti.task_id, key="submission", map_indexes=ti.map_index)
         if not isinstance(submission, dict):
             raise AirflowException("the submission of this task was lost; its generation cannot be read")
-        return finish_generation(self, submission, event)
+        return self._finish(context, submission, event, regenerated)
+
+    def _finish(
+        self, context: Any, submission: dict[str, Any], event: Mapping[str, Any], regenerated: int
+    ) -> dict[str, Any]:
+        """The result; or, for a generation that failed with regenerations left, a new one."""
+        status = event.get("status")
+        ended = event.get("reason") in JOB_REASONS  # not a status call that failed for good
+        again = ended and (status == "error" or (status == "cancelled" and self.regenerate_cancelled))
+        if not again or regenerated >= self.max_regenerations:
+            return finish_generation(self, submission, event, context)
+        self.log.warning(
+            "Generation %d of %s ended %s: %s. Regenerating (%d of max_regenerations=%d).",
+            submission.get("attempt", 1),
+            submission["model"],
+            status,
+            event.get("message"),
+            regenerated + 1,
+            self.max_regenerations,
+        )
+        request = self._request_to_send()
+        attempt = int(submission.get("attempt", 1))
+        failed = [
+            *submission.get("failed_attempts", []),
+            {
+                "attempt": attempt,
+                "idempotency_key": submission["idempotency_key"],
+                "status": status,
+                "message": event.get("message"),
+            },
+        ]
+        hook = VideoGatewayHook(self.gateway_conn_id)
+        try:
+            base = self._base_key(context, request)
+            fresh = self._attach_or_start(context, hook, request, base, first=attempt + 1, failed=failed)
+        finally:
+            hook.close()
+        return self._wait(context, fresh, regenerated=regenerated + 1)
 
 
 class GatewaySubmitOperator(BaseVideoSubmitOperator):

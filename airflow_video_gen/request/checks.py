@@ -59,6 +59,9 @@ class Check:
     options: Any = None
     other_options: dict[str, Any] = field(default_factory=dict)
     images: dict[str, ImageSource] = field(default_factory=dict)
+    #: The whole size in bytes of images of which only the first bytes are held (``s3://`` objects
+    #: read with a ranged GET), by parameter; the size rule reads it instead of the bytes held.
+    sizes: dict[str, int] = field(default_factory=dict)
     errors: list[Issue] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 

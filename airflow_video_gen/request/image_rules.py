@@ -73,7 +73,7 @@ def check_images(check: Check) -> None:
         image, probe = check.images.get(param), probes.get(param)
         if image is None or probe is None or image.data is None:
             continue
-        size = len(image.data)
+        size = check.sizes.get(param, len(image.data))
         if probe.format not in rules.formats:
             check.error(
                 param,

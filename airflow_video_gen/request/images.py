@@ -241,6 +241,10 @@ def parse_image(value: Any, *, paths: PathMode = "read", allow_s3: bool = True) 
         return _from_bytes(data, "base64")
     if paths == "defer" and len(text) <= 4096 and "\x00" not in text:
         return ImageSource(kind="path", origin=f"path:{text}")
+    if text.startswith("{") and "s3_uri" in text:
+        raise ImageInputError(_WHOLE_STAGE_XCOM)
+    if paths == "read" and _looks_like_path(text):
+        raise ImageInputError(_no_such_file(text))
     where = "an existing local file, " if allow_local_paths else ""
     raise ImageInputError(f"not a URL, s3:// URI, {where}data URL or base64 image: {text[:60]!r}")
 
@@ -249,17 +253,50 @@ def _local(path: Path, paths: PathMode) -> ImageSource:
     return _read_path(path) if paths == "read" else ImageSource(kind="path", origin=f"path:{path}")
 
 
+#: A path-like string: a separator, a leading ``~`` or ``.``, or an image file extension.
+_PATH_LIKE_RE = re.compile(r"[/\\]|^[~.]|\.(png|jpe?g|webp|gif|bmp|tiff?|heic|avif)$", re.IGNORECASE)
+_WHOLE_STAGE_XCOM = (
+    "is the whole XCom of StageImageOperator (a dict with s3_uri, url, width...); pass "
+    'stage.output["s3_uri"] instead, and the submit task presigns it'
+)
+
+
+def _looks_like_path(text: str) -> bool:
+    return len(text) <= 4096 and "\n" not in text and "\x00" not in text and bool(_PATH_LIKE_RE.search(text))
+
+
+def _no_such_file(text: str) -> str:
+    """Why a local path was not found, where it was looked for, and what to do instead."""
+    path = Path(text)
+    if text.startswith("~"):
+        where = "~ is not expanded; write the whole path"
+    elif path.is_absolute():
+        where = "absolute path"
+    else:
+        where = f"relative paths resolve against the worker's working directory, now {os.getcwd()}"
+    return (
+        f"no such file on this worker: {text[:200]!r} ({where}). Give an absolute path that exists "
+        "on every worker, or stage the image to S3 with StageImageOperator and pass its s3_uri"
+    )
+
+
 def _read_path(path: Path) -> ImageSource:
     try:
         size = path.stat().st_size
+    except FileNotFoundError:
+        raise ImageInputError(_no_such_file(str(path))) from None
     except OSError as exc:
         raise ImageInputError(f"cannot read {path}: {exc.strerror}") from None
+    if not path.is_file():
+        raise ImageInputError(f"{path} is not a file (a directory?); give the path of an image file")
     if size > MAX_IMAGE_BYTES:
         raise ImageInputError(f"{path} is {size:,} bytes; at most {MAX_IMAGE_BYTES:,} are accepted")
     return _from_bytes(path.read_bytes(), f"path:{path}")
 
 
 def _from_file_object(value: dict[str, Any]) -> ImageSource:
+    if "s3_uri" in value:
+        raise ImageInputError(_WHOLE_STAGE_XCOM)
     kind = value.get("type")
     if kind == "url" and isinstance(value.get("url"), str):
         return parse_image(value["url"], paths="refuse", allow_s3=False)

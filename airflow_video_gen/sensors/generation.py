@@ -21,6 +21,7 @@ from airflow_video_gen.waiting import (
     check_submission,
     defer_until_done,
     finish_generation,
+    follow_connection,
     poll_once,
     wait_defaults,
 )
@@ -30,7 +31,8 @@ class BaseVideoGenerationSensor(BaseSensorOperator):
     """Waits for a generation started by a submit operator.
 
     :param submission: The submit task's XCom (``submit.output``). Templated.
-    :param gateway_conn_id: The ``ai_gateway`` connection (default ``ai_gateway_default``). Templated.
+    :param gateway_conn_id: The ``ai_gateway`` connection. Default ``None``: the one the submit
+        task used (the submission's ``gateway_conn_id``), else ``ai_gateway_default``. Templated.
     :param poll_interval: Seconds between status calls; default the request's ``pollIntervalMs``,
         else the family's (5 s; Seedance 3 s).
     :param timeout: Seconds before the wait fails with a sensor timeout; default the request's
@@ -49,7 +51,7 @@ class BaseVideoGenerationSensor(BaseSensorOperator):
         self,
         *,
         submission: Any,
-        gateway_conn_id: str = VideoGatewayHook.default_conn_name,
+        gateway_conn_id: str | None = None,
         poll_interval: float | None = None,
         timeout: float | None = None,
         deferrable: bool = True,
@@ -70,7 +72,12 @@ class BaseVideoGenerationSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> VideoGatewayHook:
-        return VideoGatewayHook(self.gateway_conn_id, retry_policy=RetryPolicy(max_retries=self.max_retries))
+        """The hook of the connection this sensor follows (:meth:`conn_id`)."""
+        return VideoGatewayHook(self.conn_id(), retry_policy=RetryPolicy(max_retries=self.max_retries))
+
+    def conn_id(self) -> str:
+        """The connection polled: ``gateway_conn_id``, else the submit task's, else the default."""
+        return follow_connection(self.gateway_conn_id, check_submission(self.submission))
 
     def _resolve(self) -> dict[str, Any]:
         submission = check_submission(self.submission)
@@ -88,14 +95,14 @@ class BaseVideoGenerationSensor(BaseSensorOperator):
         # A generation that is already over is read here, without a round trip through the triggerer.
         event = poll_once(self.hook, submission["model"], submission["operation"])
         if event is not None:
-            return finish_generation(self, submission, event)
+            return finish_generation(self, submission, event, context)
         defer_until_done(
             self,
             VideoGenerationTrigger,
             submission,
             deadline=time.time() + float(self.timeout),
             poll_interval=float(self.poke_interval),
-            gateway_conn_id=self.gateway_conn_id,
+            gateway_conn_id=self.hook.gateway_conn_id,
             max_retries=self.max_retries,
         )
 
@@ -105,12 +112,12 @@ class BaseVideoGenerationSensor(BaseSensorOperator):
         if event is None:
             self.log.info("%s: still generating", submission["model"])
             return False
-        return PokeReturnValue(is_done=True, xcom_value=finish_generation(self, submission, event))
+        return PokeReturnValue(is_done=True, xcom_value=finish_generation(self, submission, event, context))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired (a missing or unknown event fails the try clearly)."""
         event = check_resumed_event(event)
-        return finish_generation(self, check_submission(self.submission), event)
+        return finish_generation(self, check_submission(self.submission), event, context)
 
 
 class VideoGenerationSensor(BaseVideoGenerationSensor):

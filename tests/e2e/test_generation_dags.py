@@ -234,7 +234,8 @@ def test_transient_trouble_past_the_budget_fails_the_try_for_airflow_to_retry(
     log = _log_of(capfd)
     assert result.states["wait"] == "failed"
     assert result.tries["wait"] == 2  # Airflow retried it
-    assert "Gateway unavailable while waiting (will retry)" in log
+    assert "Gateway unavailable while waiting for" in log
+    assert "try 1 of 2: Airflow retries it" in log
     assert faulty_emulator.stats()["starts_billed"] == 1
 
 

@@ -2,25 +2,33 @@
 
 Seed examples run through start/poll (``mode: async``) and the synchronous SSE call (``mode: sse``);
 their image URLs point at a loopback image host. The MP4s the client writes are decoded with PyAV.
+The JavaScript sample of ``docs/emulator.md`` runs as it is printed, against an emulator started
+with its default flags.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from PIL import Image
 
+from airflow_video_gen.devtools.emulator.command import DEFAULT_PORT
 from airflow_video_gen.devtools.emulator.process import EmulatorProcess
+from tests.media import FIXTURE_IMAGES
 from tests.sdk_reference.examples import EXAMPLES_BY_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HARNESS = REPO_ROOT / "tests" / "node" / "generate_video.mjs"
 NODE_MODULES = REPO_ROOT / "tests" / "node" / "node_modules"
+EMULATOR_DOCS = REPO_ROOT / "docs" / "emulator.md"
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 
@@ -38,6 +46,13 @@ def node() -> str:
 @pytest.fixture(scope="module")
 def url_emulator():
     with EmulatorProcess(latency=0.3) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def default_emulator():
+    """The emulator as ``airflow-video-gen emulator`` starts it with no flags, on a free port."""
+    with EmulatorProcess(latency=None, results=None, render_workers=None) as process:
         yield process
 
 
@@ -126,6 +141,92 @@ def test_wan_with_audio_base64_results_and_the_sdks_own_download(node, tmp_path,
     assert (mp4.width, mp4.height) == (1280, 720)  # Wan's default size
     assert abs(mp4.duration - 2) <= 1 / 24
     assert mp4.has_audio  # providerOptions.alibaba.audio: true
+
+
+@pytest.mark.parametrize("mode", ["sse", "async"])
+def test_default_flags_and_the_sdks_own_download_give_the_client_its_video(
+    node, default_emulator, mode, tmp_path, decode_mp4, padded, frame_diff
+):
+    """The SDK's downloader refuses loopback URLs; with default flags the videos come inline."""
+    assert httpx.get(default_emulator.root_url + "/", timeout=10).json()["results"] == "base64"
+    result = run_client(node, default_emulator, "kling_first_last_frame", mode, tmp_path)
+    [video] = result["videos"]
+    assert video["mediaType"] == "video/mp4"
+    mp4 = decode_mp4(Path(video["path"]).read_bytes())
+    assert (mp4.width, mp4.height, mp4.fps) == (1280, 720, 24)
+    assert abs(mp4.duration - 5) <= 1 / 24
+    start = Image.open(FIXTURE_IMAGES / "start.png")
+    assert frame_diff(mp4.first, padded(start, 1280, 720)) < 6
+
+
+def test_url_results_are_refused_by_the_sdks_own_download(node, url_emulator, tmp_path):
+    """Why inline is the default: the same call against URL results fails after the job is done."""
+    spec = EXAMPLES_BY_NAME["kling_first_last_frame"]
+    request = {
+        "baseURL": url_emulator.base_url,
+        "apiKey": url_emulator.api_key,
+        "model": spec["model"],
+        "call": spec["call"],
+        "bufferFiles": spec["bufferFiles"],
+        "outDir": str(tmp_path),
+        "mode": "sse",
+    }
+    done = subprocess.run(
+        [node, str(HARNESS)],
+        input=json.dumps(request).encode(),
+        capture_output=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    error = json.loads(done.stdout.decode().strip().splitlines()[-1])["error"]
+    assert error["name"] == "AI_DownloadError"
+    assert "URL with IP address 127.0.0.1 is not allowed" in error["message"]
+
+
+def _docs_block(text: str, language: str, after: str) -> str:
+    """The first ``language`` code block of ``text`` that follows the line ``after``."""
+    match = re.search(rf"^{re.escape(after)}\n```{language}\n(.*?)^```$", text, re.DOTALL | re.MULTILINE)
+    assert match, f"docs/emulator.md has no {language} block after {after!r}"
+    return match.group(1)
+
+
+def test_the_docs_javascript_sample_runs_against_an_emulator_with_default_flags(
+    node, default_emulator, tmp_path, decode_mp4, padded, frame_diff
+):
+    """The sample of docs/emulator.md, run as a user would (its own folder, ``start.png`` beside it),
+    with only the base URL pointed at this test's emulator; its npm pins are the tested ones."""
+    docs = EMULATOR_DOCS.read_text(encoding="utf-8")
+    install = _docs_block(
+        docs,
+        "bash",
+        "<!-- not-run: installs Node packages from the npm registry "
+        "(tests/node/package.json pins the same) -->",
+    )
+    pins = json.loads((NODE_MODULES.parent / "package.json").read_text())["dependencies"]
+    command, packages = install.split()[:2], install.split()[2:]
+    assert command == ["npm", "install"]
+    assert sorted(packages) == sorted(f"{name}@{version}" for name, version in pins.items())
+    sample = _docs_block(
+        docs,
+        "js",
+        "<!-- not-run: JavaScript; tests/emulator/test_official_client.py runs this sample with Node -->",
+    )
+    docs_url = f"http://127.0.0.1:{DEFAULT_PORT}/v4/ai"
+    assert sample.count(f"'{docs_url}'") == 1, f"the sample's baseURL is not the default {docs_url}"
+    (tmp_path / "generate.mjs").write_text(sample.replace(docs_url, default_emulator.base_url))
+    (tmp_path / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
+    shutil.copy(FIXTURE_IMAGES / "start.png", tmp_path / "start.png")
+    done = subprocess.run(
+        [node, "generate.mjs"], capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    video = (tmp_path / "video.mp4").read_bytes()
+    assert done.stdout.strip() == f"video.mp4: {len(video)} bytes"
+    mp4 = decode_mp4(video)
+    assert abs(mp4.duration - 5) <= 1 / 24
+    assert frame_diff(mp4.first, padded(Image.open(FIXTURE_IMAGES / "start.png"), mp4.width, mp4.height)) < 6
 
 
 def test_invalid_request_reaches_the_client_as_an_api_error(node, url_emulator, tmp_path, image_host):

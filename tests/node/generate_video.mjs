@@ -24,7 +24,8 @@
 // neither, and mode "async" passes `poll`.
 //
 // `download: "direct"` hands generateVideo a download function that fetches result URLs as they
-// are; the SDK's own downloader refuses loopback and private addresses.
+// are; the SDK's own downloader refuses loopback and private addresses, so a local emulator's URL
+// results (`--results url`) need it, and its default inline results (`--results base64`) do not.
 //
 // stdout: one JSON line
 //   {"videos": [{"path", "mediaType", "size"}], "warnings": [...], "providerMetadata": {...}}

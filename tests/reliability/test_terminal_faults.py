@@ -238,7 +238,8 @@ def test_gateway_gone_for_a_minute_then_back_without_its_jobs(
     retries = retries_by_task("reliability_outage")
     assert retries["submit"] == 0
     assert retries["wait"] >= 2 * 4, retries
-    assert "Gateway unavailable while waiting (will retry)" in log
+    assert "Gateway unavailable while waiting for" in log
+    assert ": Airflow retries it" in log
     assert "Connection refused" in log or "ConnectError" in log
     # ...and ended for good once the gateway answered that it does not know the jobs.
     assert "Unknown operation: no job" in log

@@ -91,7 +91,9 @@ def test_stage_submit_wait_archive(
 
     # The archive's asset event is in the metadata database, for DAGs scheduled on new videos.
     with create_session() as session:
-        uris = session.scalars(
-            select(AssetModel.uri).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+        extras = session.scalars(
+            select(AssetEvent.extra)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.name == "ai_gateway_videos")
         ).all()
-    assert entry["s3_uri"] in uris
+    assert entry["s3_uri"] in [extra.get("s3_uri") for extra in extras]

@@ -60,7 +60,10 @@ def test_binary_images_inside_options_are_raw_base64(png_bytes: bytes) -> None:
 
 
 def test_missing_local_file_is_a_clear_error() -> None:
-    with pytest.raises(InvalidVideoRequest, match="not a URL, s3:// URI, an existing local file"):
+    with pytest.raises(
+        InvalidVideoRequest,
+        match=r"no such file on this worker: './no/such/file.png' \(relative paths resolve against the worker's",
+    ):
         kling("./no/such/file.png")
 
 

@@ -12,6 +12,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+#: The port served on by default: one no Airflow component uses (the api-server listens on 8080,
+#: the worker and triggerer log servers on 8793 and 8794, Flower on 5555, StatsD on 8125), so the
+#: emulator and a local Airflow run side by side with their defaults.
+DEFAULT_PORT = 8090
+
 
 def positive_float(text: str) -> float:
     """An argparse type: a number, 0 or more."""
@@ -32,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "served too; repeatable (default: none)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks a free one")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port to listen on; 0 picks a free one"
+    )
     parser.add_argument(
         "--api-key", default=None, help="the only API key accepted (default: any non-empty bearer token)"
     )
@@ -44,7 +51,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="faults to inject, e.g. 'start.429=0.1,status.drop=0.05,job.error=0.1,seed=7' "
         "(grammar: airflow_video_gen.devtools.emulator.faults) (default: none)",
     )
-    parser.add_argument("--results", choices=("url", "base64"), default="url", help="how videos are returned")
+    parser.add_argument(
+        "--results",
+        choices=("base64", "url"),
+        default="base64",
+        help="how videos are returned: 'base64', the MP4 inline in the answer (the official AI SDK "
+        "client refuses to download from loopback and private addresses, so it cannot fetch a local "
+        "emulator's links), or 'url', links under /files/ that a client downloads",
+    )
     parser.add_argument("--render-workers", type=int, default=1, help="render processes")
     parser.add_argument(
         "--public-url", default=None, help="root URL of result file links (default: the URL called)"

@@ -44,10 +44,13 @@ class EmulatorProcess:
     it (terminate, then kill after ``stop_timeout``).
 
     :param api_key: The only key the emulator accepts (default: any); clients use :attr:`api_key`.
-    :param latency: Seconds each job takes at least (default 0.3).
+    :param latency: Seconds each job takes at least (default 0.3); ``None`` for the emulator's own
+        default (3).
     :param faults: Fault spec (see :mod:`airflow_video_gen.devtools.emulator.faults`), default none.
-    :param results: ``url`` (default) or ``base64``.
-    :param render_workers: Render processes (default 1).
+    :param results: ``url`` (default) or ``base64``; ``None`` for the emulator's own default
+        (``base64``). URL results are the default here, unlike the command's, so that the tests,
+        benchmarks and demo that use this class exercise the streamed download of result files.
+    :param render_workers: Render processes (default 1); ``None`` for the emulator's own default.
     :param file_ttl: Seconds result files stay downloadable (default: the emulator's, 3600).
     :param public_url: Root URL of result file links (default: the URL called).
     :param extra_args: More command-line arguments.
@@ -63,10 +66,10 @@ class EmulatorProcess:
         self,
         *,
         api_key: str | None = None,
-        latency: float = 0.3,
+        latency: float | None = 0.3,
         faults: str | None = None,
-        results: str = "url",
-        render_workers: int = 1,
+        results: str | None = "url",
+        render_workers: int | None = 1,
         file_ttl: float | None = None,
         public_url: str | None = None,
         extra_args: Sequence[str] = (),
@@ -84,7 +87,13 @@ class EmulatorProcess:
         self.stop_timeout = stop_timeout
         self._fixed_port = port
         self.port: int | None = None
-        args = ["--latency", str(latency), "--results", results, "--render-workers", str(render_workers)]
+        args: list[str] = []
+        if latency is not None:
+            args += ["--latency", str(latency)]
+        if results is not None:
+            args += ["--results", results]
+        if render_workers is not None:
+            args += ["--render-workers", str(render_workers)]
         if api_key is not None:
             args += ["--api-key", api_key]
         if faults:

@@ -18,8 +18,11 @@ class EmulatorSettings:
     :param latency: Seconds each job takes at least (default 3): ``queued`` for the first 20 %,
         then ``running``; a job completes once this time has passed *and* its render is done.
     :param faults: Faults to inject (see :mod:`airflow_video_gen.devtools.emulator.faults`); none by default.
-    :param results: ``url`` (default): completed videos are URLs under ``/files/``; ``base64``: the
-        MP4 bytes inline.
+    :param results: ``base64`` (default): the MP4 bytes inline in the answer; ``url``: links under
+        ``/files/``. Inline is the default because the official AI SDK client downloads result URLs
+        with a downloader that refuses loopback and private addresses ("URL with IP address
+        127.0.0.1 is not allowed"), so it could never fetch a local emulator's links; ``url``
+        exercises a client's download path (this package's tests and demo use it).
     :param render_workers: Processes rendering videos (default 1).
     :param public_url: Root URL that result file links start with (e.g. when the emulator is
         reached through a proxy); default: the scheme and host the start call came in on.
@@ -36,7 +39,7 @@ class EmulatorSettings:
     api_key: str | None = field(default=None, repr=False)
     latency: float = 3.0
     faults: FaultSpec = field(default_factory=FaultSpec)
-    results: ResultDelivery = "url"
+    results: ResultDelivery = "base64"
     render_workers: int = 1
     public_url: str | None = None
     files_dir: str | None = None

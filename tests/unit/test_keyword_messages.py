@@ -1,0 +1,34 @@
+"""A misspelt or camelCase keyword gets a hint, not Airflow's bare "Invalid arguments were passed"."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_video_gen.operators.submit import (
+    GatewaySubmitOperator,
+    KlingSubmitOperator,
+    SeedanceSubmitOperator,
+)
+
+
+def test_a_camel_case_keyword_names_its_snake_case_form() -> None:
+    with pytest.raises(TypeError) as refused:
+        KlingSubmitOperator(task_id="k", image="https://x.io/a.png", cameraControl={"type": "simple"})
+    assert str(refused.value) == (
+        "KlingSubmitOperator got unknown keyword argument(s): 'cameraControl' (did you mean "
+        "'camera_control'?). Keywords are snake_case; the values of dict and list keywords keep the "
+        "seed's camelCase keys (e.g. voice_list=[{'voiceId': ...}]). The raw camelCase options of "
+        "KlingAI models go in provider_options."
+    )
+
+
+def test_a_misspelt_keyword_names_the_closest_one() -> None:
+    with pytest.raises(TypeError, match=r"'retrun_last_frame' \(did you mean 'return_last_frame'\?\)"):
+        SeedanceSubmitOperator(task_id="s", image="https://x.io/a.png", retrun_last_frame=True)
+    with pytest.raises(TypeError, match=r"'durration' \(did you mean 'duration'\?\)"):
+        GatewaySubmitOperator(task_id="g", model="xai/grok-imagine-video", durration=5)
+
+
+def test_airflow_s_own_keywords_still_work() -> None:
+    operator = KlingSubmitOperator(task_id="k", image="https://x.io/a.png", retries=2, pool="video")
+    assert (operator.retries, operator.pool) == (2, "video")
