@@ -17,7 +17,9 @@ import random
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlencode, urlsplit
 
 from airflow_video_gen import __version__
 
@@ -28,6 +30,8 @@ START_PATH = "/video-model/start"
 STATUS_PATH = "/video-model/status"
 GENERATE_PATH = "/video-model"
 CONFIG_PATH = "/config"
+#: Credits live at the base URL's origin, not under its path (the official client's ``getCredits()``).
+CREDITS_PATH = "/v1/credits"
 
 JobStatus = Literal["pending", "completed", "error", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "error", "cancelled"})
@@ -309,6 +313,11 @@ def build_config(config: GatewayConfig) -> HttpRequest:
     The headers are the official client's for this call: the key, the protocol version, the auth
     method and the team, without the model headers and without a body.
     """
+    return HttpRequest("GET", config.url(CONFIG_PATH), _account_headers(config), b"")
+
+
+def _account_headers(config: GatewayConfig) -> dict[str, str]:
+    """The headers of the calls that concern the account rather than a model (config, credits)."""
     hdrs = {
         "authorization": f"Bearer {config.api_key}",
         "ai-gateway-protocol-version": PROTOCOL_VERSION,
@@ -317,7 +326,26 @@ def build_config(config: GatewayConfig) -> HttpRequest:
     }
     if config.team:
         hdrs["x-vercel-ai-gateway-team"] = config.team
-    return HttpRequest("GET", config.url(CONFIG_PATH), hdrs, b"")
+    return hdrs
+
+
+def credits_url(config: GatewayConfig) -> str:
+    """``{origin}/v1/credits``: the base URL's scheme and host, with ``?teamId=`` (a team id,
+    ``team_...``) or ``?slug=`` (any other team) when the config names a team."""
+    parts = urlsplit(config.base_url)
+    url = f"{parts.scheme}://{parts.netloc}{CREDITS_PATH}"
+    if config.team:
+        query = {"teamId" if config.team.startswith("team_") else "slug": config.team}
+        url += "?" + urlencode(query)
+    return url
+
+
+def build_credits(config: GatewayConfig) -> HttpRequest:
+    """``GET {origin}/v1/credits``: the team's balance (the official client's ``getCredits()``).
+
+    Same headers as :func:`build_config`; free, and safe to repeat.
+    """
+    return HttpRequest("GET", credits_url(config), _account_headers(config), b"")
 
 
 def build_start(
@@ -380,8 +408,10 @@ class StatusResult:
     """A job's state.
 
     :param status: ``pending``, ``completed``, ``error`` or ``cancelled``.
-    :param videos: For ``completed``: ``{"type": "url", "url", "mediaType"}`` or
-        ``{"type": "base64", "data", "mediaType"}``.
+    :param videos: For ``completed``: ``{"type": "url", "url", "mediaType"}``,
+        ``{"type": "base64", "data", "mediaType"}`` or ``{"type": "uploaded", "mediaType"}`` (the
+        gateway delivered the video to the team's upload destination: a result, with no bytes to
+        fetch).
     :param error: For ``error``: the gateway's message.
     """
 
@@ -444,7 +474,11 @@ def read_start(status_code: int, headers: Mapping[str, str], content: bytes) -> 
 
 
 def status_from_json(data: Mapping[str, Any]) -> StatusResult:
-    """A :class:`StatusResult` from a status answer (or an SSE result event)."""
+    """A :class:`StatusResult` from a status answer (or an SSE result event).
+
+    Videos are kept as listed, of any ``type``; a completed job needs at least one, and one the
+    gateway delivered elsewhere (``uploaded``) counts.
+    """
     status = data.get("status", "completed" if data.get("type") == "result" else None)
     if status not in ("pending", "completed", "error", "cancelled"):
         raise GatewayProtocolError(f"unknown job status {status!r}")
@@ -523,6 +557,47 @@ def read_config(status_code: int, headers: Mapping[str, str], content: bytes) ->
             )
         )
     return models
+
+
+@dataclass(frozen=True)
+class Credits:
+    """The team's credits, in the gateway's currency unit (US dollars on AI Gateway).
+
+    :param balance: What is left to spend.
+    :param total_used: What has been spent so far.
+    """
+
+    balance: Decimal
+    total_used: Decimal
+
+
+def _decimal(data: Mapping[str, Any], name: str, status_code: int) -> Decimal:
+    value = data.get(name)
+    # The gateway sends decimal strings; a JSON number is read too, through its text (never a float).
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        try:
+            found = Decimal(str(value).strip())
+        except InvalidOperation:
+            found = None
+        if found is not None and found.is_finite():
+            return found
+    raise GatewayProtocolError(
+        f"credits answer has no decimal {name!r}: {str(value)[:40]!r}", status_code=status_code
+    )
+
+
+def read_credits(status_code: int, headers: Mapping[str, str], content: bytes) -> Credits:
+    """Read the answer to ``GET {origin}/v1/credits``:
+    ``{"balance": "<decimal>", "total_used": "<decimal>"}``.
+
+    :raises GatewayError: For an error answer; :class:`GatewayProtocolError` when a field is
+        missing or not a decimal.
+    """
+    data = _ok_json(status_code, headers, content)
+    return Credits(
+        balance=_decimal(data, "balance", status_code),
+        total_used=_decimal(data, "total_used", status_code),
+    )
 
 
 class SseDecoder:

@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,8 +153,8 @@ class Venv:
             r"requires a different Python: \S+ not in '([^']+)'", output
         )
         if needs:
-            return f"it requires Python {needs.group(1).strip()}"
-        return "no wheel or source distribution of it installs on this Python"
+            return f"requires Python {needs.group(1).strip()}"
+        return "has no wheel or source distribution for this Python"
 
 
 def _unavailable_names(pip_output: str) -> set[str]:
@@ -204,6 +205,11 @@ def build(version: str, interpreter: str, reference: dict[str, str], workdir: Pa
     return Result(version, lines, dropped)
 
 
+def _wrapped(first: str, items: list[str]) -> list[str]:
+    wrapper = textwrap.TextWrapper(100, first, "#   ", break_long_words=False, break_on_hyphens=False)
+    return wrapper.wrap(", ".join(items))
+
+
 def render(result: Result, reference: dict[str, str]) -> str:
     """The constraints file: a header that says where it comes from and how it differs, then the pins."""
     ref_name = constraints_file(REFERENCE).relative_to(ROOT).as_posix()
@@ -215,24 +221,24 @@ def render(result: Result, reference: dict[str, str]) -> str:
     ]
     if result.version == REFERENCE:
         header.append("# The reference: the other Pythons' files take these pins wherever they exist there.")
-    else:
-        header.append(f"# The pins of {ref_name}, except those that have no distribution for this Python:")
-        pinned = {canonical(line.split("==", 1)[0]): line for line in result.lines}
-        if not result.dropped:
-            header.append("#   (none)")
-        for pin, why in sorted(result.dropped.items(), key=lambda item: item[0].lower()):
-            name = canonical(pin.split("==", 1)[0])
-            now = pinned.get(name, "not installed")
-            header.append(f"#   {pin}: {why}; here {now}")
-        only_here = sorted((line for name, line in pinned.items() if name not in reference), key=str.lower)
-        if only_here:
-            header.append("# Needed on this Python only: " + ", ".join(only_here))
-        not_here = sorted(
-            (line for name, line in reference.items() if name not in pinned and line not in result.dropped),
-            key=str.lower,
-        )
-        if not_here:
-            header.append("# Not needed on this Python: " + ", ".join(not_here))
+        return "\n".join(header + result.lines) + "\n"
+    pinned = {canonical(line.split("==", 1)[0]): line for line in result.lines}
+    header.append(f"# The pins of {ref_name}, but for those with no release for Python {result.version}")
+    header.append("# (pip took the newest release that has one):")
+    for pin, why in sorted(result.dropped.items(), key=lambda item: item[0].lower()):
+        now = pinned.get(canonical(pin.split("==", 1)[0]))
+        header.append(f"#   {pin} {why}: {now.split('==', 1)[1] + ' here' if now else 'not needed here'}")
+    if not result.dropped:
+        header.append("#   (none)")
+    only_here = sorted((line for name, line in pinned.items() if name not in reference), key=str.lower)
+    if only_here:
+        header += _wrapped(f"# Needed on Python {result.version} only: ", only_here)
+    not_here = sorted(
+        (line for name, line in reference.items() if name not in pinned and line not in result.dropped),
+        key=str.lower,
+    )
+    if not_here:
+        header += _wrapped(f"# Not needed on Python {result.version}: ", not_here)
     return "\n".join(header + result.lines) + "\n"
 
 
@@ -289,10 +295,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Python {version}: {interpreter}", flush=True)
             result = build(version, interpreter, reference, workdir)
             target = constraints_file(version)
-            target.write_text(render(result, reference), encoding="utf-8")
+            text = render(result, reference)
+            # Unchanged, the file keeps its time: make rebuilds the venvs that depend on it otherwise.
+            changed = not target.exists() or target.read_text(encoding="utf-8") != text
+            if changed:
+                target.write_text(text, encoding="utf-8")
             if version == REFERENCE:
                 reference = read_pins(target)
-            print(f"  wrote {target.relative_to(ROOT)} ({len(result.lines)} pins)", flush=True)
+            done = "wrote" if changed else "unchanged:"
+            print(f"  {done} {target.relative_to(ROOT)} ({len(result.lines)} pins)", flush=True)
     return 1 if missing else 0
 
 

@@ -25,6 +25,7 @@ from airflow.sdk import BaseHook
 from airflow_video_gen import UI_FIELD_BEHAVIOUR, protocol
 from airflow_video_gen.protocol import (
     AuthenticationError,
+    Credits,
     ForbiddenError,
     GatewayConfig,
     GatewayError,
@@ -521,6 +522,15 @@ class VideoGatewayHook(BaseHook):
         request = protocol.build_config(self.keyed_config())
         models = self._send(request, protocol.read_config, "config")
         return [m for m in models if model_type is None or m.model_type == model_type]
+
+    def credits(self) -> Credits:
+        """The team's balance and total spend (``GET {origin}/v1/credits``, the official client's
+        ``getCredits()``): free, safe to repeat, and retried like any call.
+
+        :raises GatewayError: When the gateway refuses the call or the answer has no balance.
+        """
+        request = protocol.build_credits(self.keyed_config())
+        return self._send(request, protocol.read_credits, "credits")
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the base URL and API key with one ``GET {base}/config`` (no retries, nothing

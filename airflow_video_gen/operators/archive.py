@@ -20,6 +20,7 @@ from airflow.sdk import Asset, AssetAlias, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_video_gen.failures import gateway_failure, s3_failure
 from airflow_video_gen.families import family_for_model
 from airflow_video_gen.families.base import LAST_FRAME_METADATA, RETURN_LAST_FRAME
 from airflow_video_gen.hooks.gateway import DEFAULT_MAX_VIDEO_BYTES, VideoGatewayHook
@@ -40,7 +41,7 @@ from airflow_video_gen.utils.s3 import (
     s3_hook,
     store_stream,
 )
-from airflow_video_gen.waiting import follow_connection, gateway_failure, s3_failure
+from airflow_video_gen.waiting import follow_connection
 
 #: The asset alias archived videos are announced through (``schedule=[AssetAlias(...)]``).
 DEFAULT_ASSET_ALIAS = "ai_gateway_videos"
@@ -123,9 +124,14 @@ class ArchiveVideoOperator(BaseOperator):
     fail the task unless ``overwrite``. A failed or interrupted upload is aborted, so no half object
     is ever visible (pending uploads left by a killed worker are aborted by the next try).
 
+    A video URL that has expired is asked for again with one more status call; a video the
+    gateway delivered to the team's own upload destination (``{"type": "uploaded"}``) has no bytes
+    to fetch: only its sidecar is written, saying ``"delivered": "uploaded"``.
+
     Returns ``{"videos": [{"s3_uri", "size", "sha256", "media_type", "sidecar_s3_uri",
-    "contact_sheet_s3_uri"}], "model", "idempotency_key"}`` plus ``"last_frame_s3_uri"`` when the
-    generation returned a last frame.
+    "contact_sheet_s3_uri", "delivered_elsewhere"}], "model", "idempotency_key"}`` plus
+    ``"last_frame_s3_uri"`` when the generation returned a last frame. A video delivered elsewhere
+    is listed with ``"s3_uri": None`` and ``"delivered_elsewhere": True``.
 
     :param generation: The generation sensor's XCom (``wait.output``). Base64 videos are listed
         there by size only; their bytes are read again from the gateway (status is safe to
@@ -217,12 +223,16 @@ class ArchiveVideoOperator(BaseOperator):
         open_chunks: Callable[[], AbstractContextManager[Iterator[bytes]]],
         media_type: str,
         context: Any,
+        renew: Callable[[], Callable[[], AbstractContextManager[Iterator[bytes]]]] | None = None,
     ) -> StoreResult:
         """One stream to one object, with this package's errors turned into Airflow's.
 
         A download that fails for a transient reason (429, 5xx, a dropped connection, mid-stream
         too) is started again from its first byte after the hook's retry delay, as a status call
         would be; the failed try's multipart upload is aborted first, so no part is left behind.
+
+        :param renew: Called once when the file is gone (404/410): gives the stream to try instead,
+            or raises the task's exception (default ``None``: the task fails).
         """
         try:
             return hook.call_with_retries(
@@ -241,6 +251,8 @@ class ArchiveVideoOperator(BaseOperator):
         except VideoTooLargeError as exc:
             raise AirflowFailException(f"{type(self).__name__} max_video_bytes: {uri}: {exc}") from exc
         except NotFoundError as exc:
+            if renew is not None:
+                return self._store(client, hook, uri, renew(), media_type, context)
             raise AirflowFailException(
                 f"{type(self).__name__}: the gateway no longer serves the file for {uri} ({exc}); "
                 "results must be archived before they expire"
@@ -253,6 +265,9 @@ class ArchiveVideoOperator(BaseOperator):
     def _archive_last_frame(self, client: Any, fetched: _Fetched, base: str, context: Any) -> str | None:
         frame = fetched.last_frame()
         if frame is None:
+            return None
+        if frame.get("type") == "uploaded":
+            self.log.info("The last frame was delivered to the team's upload destination; not archived")
             return None
         media_type = str(frame.get("mediaType") or "image/png")
         uri = join_uri(base, f"last-frame.{EXTENSIONS.get(media_type, 'png')}")
@@ -281,10 +296,33 @@ class ArchiveVideoOperator(BaseOperator):
     ) -> dict[str, Any]:
         listed = generation["videos"][index]
         media_type = str(listed.get("mediaType") or "video/mp4")
+        if listed.get("type") == "uploaded":
+            return self._record_uploaded(client, fetched, generation, base, index, last_frame, context)
         uri = join_uri(base, f"video-{index}.{EXTENSIONS.get(media_type, 'mp4')}")
         video = fetched.video(index)
         where = redact_url(str(video["url"])) if video.get("type") == "url" else "inline base64"
         self.log.info("Archiving video %d of %s from %s to %s", index, generation["model"], where, uri)
+
+        def renew() -> Callable[[], AbstractContextManager[Iterator[bytes]]]:
+            nonlocal video, where
+            fresh = fetched.renew(index, video)
+            if fresh is None:
+                raise AirflowFailException(
+                    f"{type(self).__name__}: video {index} of {generation['model']} ({where}, for {uri}): "
+                    "the video URL had expired and the status call gave no fresh one: the gateway no "
+                    "longer serves this result; clear the submit task to generate it again (see "
+                    "Regenerating a video in docs/failures.md)"
+                )
+            video = fresh
+            where = redact_url(str(fresh["url"])) if fresh.get("type") == "url" else "inline base64"
+            self.log.warning(
+                "Video %d of %s: the video URL had expired; a fresh one from the status call was used (%s)",
+                index,
+                generation["model"],
+                where,
+            )
+            return lambda: fetched.hook.open_video(fresh, max_bytes=self.max_video_bytes)
+
         stored = self._store(
             client,
             fetched.hook,
@@ -292,6 +330,7 @@ class ArchiveVideoOperator(BaseOperator):
             lambda: fetched.hook.open_video(video, max_bytes=self.max_video_bytes),
             media_type,
             context,
+            renew if video.get("type") == "url" else None,
         )
         self.log.info("%s: %s (%d bytes, sha256 %s)", uri, stored.outcome, stored.size, stored.sha256)
         sidecar_uri = join_uri(base, f"video-{index}.json")
@@ -330,6 +369,50 @@ class ArchiveVideoOperator(BaseOperator):
         self.log.info("Sidecar %s", sidecar_uri)
         return self._entry(stored, media_type, sidecar_uri, contact_uri)
 
+    def _record_uploaded(
+        self,
+        client: Any,
+        fetched: _Fetched,
+        generation: dict[str, Any],
+        base: str,
+        index: int,
+        last_frame: str | None,
+        context: Any,
+    ) -> dict[str, Any]:
+        """A video the gateway delivered to the team's upload destination: no bytes to fetch, so
+        only its sidecar is written (once; a re-run leaves it as it is)."""
+        listed = generation["videos"][index]
+        media_type = str(listed.get("mediaType") or "video/mp4")
+        sidecar_uri = join_uri(base, f"video-{index}.json")
+        self.log.info(
+            "Video %d of %s was delivered by the gateway to the team's upload destination; nothing to "
+            "download. Recorded in %s",
+            index,
+            generation["model"],
+            sidecar_uri,
+        )
+        if head_object(client, *parse_s3_uri(sidecar_uri)) is None:
+            sidecar = {
+                "schema": SIDECAR_SCHEMA,
+                "delivered": "uploaded",
+                "video": {"index": index, "media_type": media_type, "status_entry": listed},
+                "contact_sheet_s3_uri": None,
+                "last_frame_s3_uri": last_frame,
+                **self._sidecar(generation, fetched, context),
+                "notes": ["delivered by the gateway to the team's upload destination; no copy here"],
+            }
+            body = json.dumps(sidecar, indent=2, default=str).encode()
+            put_bytes(client, sidecar_uri, body, content_type="application/json", overwrite=True)
+        return {
+            "s3_uri": None,
+            "size": None,
+            "sha256": None,
+            "media_type": media_type,
+            "sidecar_s3_uri": sidecar_uri,
+            "contact_sheet_s3_uri": None,
+            "delivered_elsewhere": True,
+        }
+
     @staticmethod
     def _entry(stored: StoreResult, media_type: str, sidecar: str, contact: str | None) -> dict[str, Any]:
         return {
@@ -339,6 +422,7 @@ class ArchiveVideoOperator(BaseOperator):
             "media_type": media_type,
             "sidecar_s3_uri": sidecar,
             "contact_sheet_s3_uri": contact,
+            "delivered_elsewhere": False,
         }
 
     def _sidecar(self, generation: dict[str, Any], fetched: _Fetched, context: Any) -> dict[str, Any]:
@@ -364,6 +448,7 @@ class ArchiveVideoOperator(BaseOperator):
             "completed_at": _iso(completed),
             "elapsed_s": elapsed,
             "archived_at": _iso(datetime.now(tz=timezone.utc).timestamp()),
+            **fetched.credits(),
             "warnings": generation.get("warnings") or [],
             "provider_metadata": redact(fetched.provider_metadata(), strip_url_queries=True),
             "sources": image_sources(request),
@@ -384,6 +469,7 @@ class ArchiveVideoOperator(BaseOperator):
             return
         asset = videos_asset(self.asset_alias)
         accessor = events[AssetAlias(self.asset_alias)]
+        videos = [video for video in videos if not video.get("delivered_elsewhere")]
         for video in videos:
             extra = {
                 "s3_uri": video["s3_uri"],
@@ -425,6 +511,8 @@ class _Fetched:
         #: The task's exception for a failed call (:func:`~airflow_video_gen.waiting.gateway_failure`).
         self.failure = failure
         self._status: Any = None
+        self._renewed = False
+        self._credits: dict[str, Any] | None = None
 
     def _fresh(self) -> Any:
         if self._status is None:
@@ -446,6 +534,36 @@ class _Fetched:
             return dict(listed)
         return dict(self._fresh().videos[index])
 
+    def renew(self, index: int, expired: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Video ``index`` from a new status call (one per task, however many URLs expired), after
+        ``expired`` was gone; ``None`` when the status gives the same URL again, or no bytes."""
+        if not self._renewed:
+            self._renewed, self._status = True, None
+        video = dict(self._fresh().videos[index])
+        if video.get("type") == "base64" or (
+            video.get("type") == "url" and video.get("url") != expired.get("url")
+        ):
+            return video
+        return None
+
+    def credits(self) -> dict[str, Any]:
+        """``{"credits": {"balance_before", "balance_after"}}`` when the submit task read the balance
+        (``min_balance``), else ``{}``. The balance after is read once per task; a failed read is
+        logged and recorded as ``None``, since the video is archived by then."""
+        before = self.generation.get("balance_before")
+        if before is None:
+            return {}
+        if self._credits is None:
+            try:
+                after: str | None = str(self.hook.credits().balance)
+            except GatewayError as exc:
+                self.hook.log.warning(
+                    "Could not read the balance after %s: %s", self.generation["model"], exc
+                )
+                after = None
+            self._credits = {"credits": {"balance_before": before, "balance_after": after}}
+        return self._credits
+
     def provider_metadata(self) -> dict[str, Any]:
         if self._status is not None:
             return dict(self._status.provider_metadata)
@@ -464,7 +582,9 @@ class _Fetched:
         listed = find(self.generation.get("provider_metadata"))
         if not isinstance(listed, Mapping):
             return None
-        if listed.get("type") == "url" and isinstance(listed.get("url"), str):
+        if listed.get("type") == "uploaded" or (
+            listed.get("type") == "url" and isinstance(listed.get("url"), str)
+        ):
             return dict(listed)
         fresh = find(self._fresh().provider_metadata)
         return dict(fresh) if isinstance(fresh, Mapping) else None

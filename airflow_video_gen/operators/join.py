@@ -19,6 +19,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from boto3.exceptions import S3TransferFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_video_gen.failures import retry_note, s3_failure
 from airflow_video_gen.hooks.gateway import DEFAULT_MAX_VIDEO_BYTES
 from airflow_video_gen.utils.media import ConcatError, VideoReadError, concat_mp4
 from airflow_video_gen.utils.s3 import (
@@ -33,7 +34,6 @@ from airflow_video_gen.utils.s3 import (
     s3_hook,
     store_stream,
 )
-from airflow_video_gen.waiting import retry_note, s3_failure
 
 _CHUNK = 1024 * 1024
 
@@ -57,6 +57,11 @@ def clip_uris(videos: Any) -> list[str]:
             uris.extend(clip_uris(item["videos"]))
             continue
         uri = item.get("s3_uri") if isinstance(item, Mapping) else item
+        if isinstance(item, Mapping) and item.get("delivered_elsewhere"):
+            raise ValueError(
+                f"videos[{position}] was delivered to the team's upload destination, not archived to "
+                "S3: there is no clip to join"
+            )
         if not isinstance(uri, str):
             raise ValueError(
                 f"videos[{position}] is {type(item).__name__}; expected an s3:// URI, a dict with "

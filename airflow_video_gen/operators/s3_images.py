@@ -21,12 +21,12 @@ from airflow.sdk.exceptions import AirflowFailException
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
 
+from airflow_video_gen.failures import s3_failure
 from airflow_video_gen.models import InvalidVideoRequest, Issue, VideoRequest
 from airflow_video_gen.request.checks import check_parts, start_check
 from airflow_video_gen.request.images import ImageInputError, ImageSource
 from airflow_video_gen.request.request import map_images
 from airflow_video_gen.utils.s3 import head_object, parse_s3_uri, s3_hook
-from airflow_video_gen.waiting import s3_failure
 
 #: Bytes read first from each object: the header of any PNG, JPEG or GIF, and of most WEBPs.
 FIRST_READ = 64 * 1024

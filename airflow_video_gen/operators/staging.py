@@ -19,6 +19,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image, ImageOps
 
+from airflow_video_gen.failures import retry_note, s3_failure
 from airflow_video_gen.families import Family, get_family
 from airflow_video_gen.families.base import ImageRules
 from airflow_video_gen.request.checks import start_check
@@ -42,7 +43,6 @@ from airflow_video_gen.utils.s3 import (
     read_object,
     s3_hook,
 )
-from airflow_video_gen.waiting import retry_note, s3_failure
 
 #: Formats every family's providers read; with ``fix=True`` others become PNG even without rules.
 COMMON_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})

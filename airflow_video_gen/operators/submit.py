@@ -10,12 +10,14 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_video_gen.failures import gateway_failure
 from airflow_video_gen.families import (
     GATEWAY,
     GROK,
@@ -53,7 +55,6 @@ from airflow_video_gen.waiting import (
     check_resumed_event,
     defer_until_done,
     finish_generation,
-    gateway_failure,
     poll_once,
     wait_defaults,
 )
@@ -109,6 +110,9 @@ class BaseVideoSubmitOperator(BaseOperator):
         gateway's message (default 0). A refused request (4xx) is never started again.
     :param regenerate_cancelled: With ``max_regenerations``, a cancelled generation is started
         again too (default ``False``).
+    :param min_balance: Before starting, read the team's credits (``GET /v1/credits``) and fail,
+        without retry and without starting, when the balance is below this amount; the submission
+        then records ``balance_before``. Default ``None``: the credits are not read.
     :param family_options: Family option keywords, collected by the family's operator.
     """
 
@@ -151,6 +155,7 @@ class BaseVideoSubmitOperator(BaseOperator):
         strict_models: bool = False,
         max_regenerations: int = 0,
         regenerate_cancelled: bool = False,
+        min_balance: Decimal | float | str | None = None,
         family_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -181,6 +186,7 @@ class BaseVideoSubmitOperator(BaseOperator):
             raise ValueError(f"max_regenerations must be 0 or more, got {max_regenerations}")
         self.max_regenerations = max_regenerations
         self.regenerate_cancelled = regenerate_cancelled
+        self.min_balance = _amount_or_none(min_balance)
         self._option_names = tuple(family_options or ())
         for name, value in (family_options or {}).items():
             setattr(self, name, value)
@@ -307,9 +313,12 @@ class BaseVideoSubmitOperator(BaseOperator):
         request = self._request_to_send()
         hook = VideoGatewayHook(self.gateway_conn_id)
         try:
+            balance = self._balance_before(context, hook, request.model)
             submission = self._attach_or_start(context, hook, request, self._base_key(context, request))
         finally:
             hook.close()
+        if balance is not None:
+            submission["balance_before"] = str(balance)
         if not self.wait_for_completion:
             return submission
         return self._wait(context, submission, regenerated=0)
@@ -379,6 +388,29 @@ class BaseVideoSubmitOperator(BaseOperator):
             f"{MAX_GENERATIONS} generations of {request.model} for this task in a row ended in error; "
             "look at the gateway's messages above before starting more"
         )
+
+    def _balance_before(self, context: Any, hook: VideoGatewayHook, model: str) -> Decimal | None:
+        """The team's balance, refused below ``min_balance``; ``None`` when ``min_balance`` is not set."""
+        if self.min_balance is None:
+            return None
+        try:
+            balance = hook.credits().balance
+        except GatewayError as exc:
+            if exc.retryable or isinstance(exc, MissingApiKeyError):
+                what = f"Reading the credits before starting {model}"
+                raise gateway_failure(self, context, exc, what) from exc
+            raise AirflowFailException(
+                f"Cannot read the credits of connection {self.gateway_conn_id} to check "
+                f"min_balance={self.min_balance} before starting {model}: {exc}; "
+                "set min_balance=None to start without reading them"
+            ) from exc
+        if balance < self.min_balance:
+            raise AirflowFailException(
+                f"AI Gateway balance {balance} is below min_balance={self.min_balance} "
+                f"(connection {self.gateway_conn_id}); top up the team's credits or lower min_balance"
+            )
+        self.log.info("AI Gateway balance %s (min_balance=%s)", balance, self.min_balance)
+        return balance
 
     def _start(self, context: Any, hook: VideoGatewayHook, request: VideoRequest, key: str) -> Any:
         try:
@@ -512,7 +544,22 @@ class BaseVideoSubmitOperator(BaseOperator):
             fresh = self._attach_or_start(context, hook, request, base, first=attempt + 1, failed=failed)
         finally:
             hook.close()
+        if "balance_before" in submission:
+            fresh["balance_before"] = submission["balance_before"]
         return self._wait(context, fresh, regenerated=regenerated + 1)
+
+
+def _amount_or_none(value: Decimal | float | str | None) -> Decimal | None:
+    """``min_balance`` as a decimal (a float through its text, so 0.1 stays 0.1)."""
+    if value is None:
+        return None
+    try:
+        amount: Decimal | None = Decimal(str(value).strip())
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or isinstance(value, bool):
+        raise ValueError(f"min_balance must be an amount of credits such as 5 or 12.50, got {value!r}")
+    return amount
 
 
 class GatewaySubmitOperator(BaseVideoSubmitOperator):

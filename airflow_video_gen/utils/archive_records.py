@@ -92,6 +92,8 @@ def videos_of_record(value: Any, *, task_id: str = "", map_index: int = -1) -> l
     for entry in value["videos"]:
         if not isinstance(entry, Mapping) or not {"s3_uri", "size", "sha256"} <= set(entry):
             return []
+        if entry.get("delivered_elsewhere"):  # the gateway delivered it; nothing of it is in S3
+            continue
         videos.append(
             ArchivedVideo(
                 task_id=task_id,

@@ -38,6 +38,6 @@ def test_help_shows_the_defaults_a_new_user_meets() -> None:
     assert done.returncode == 0, done.stderr
     text = " ".join(done.stdout.split())
     assert f"--port PORT port to listen on; 0 picks a free one (default: {DEFAULT_PORT})" in text
-    assert "--results {base64,url}" in text
+    assert "--results {base64,url,uploaded}" in text
     assert "the official AI SDK client refuses to download from loopback and private addresses" in text
     assert "(default: base64)" in text

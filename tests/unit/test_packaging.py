@@ -110,8 +110,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         shutil.copy(ROOT / name, checkout / name)
     for name in ("airflow_video_gen", "constraints"):
         shutil.copytree(ROOT / name, checkout / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (build,) = _shell_blocks("From a wheel")[:1]
-    assert build.strip() == "python -m pip wheel --no-deps -w dist .", build
+    build = _shell_blocks("From a wheel")[0]
     env = _offline_pip_env(f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     done = _bash(build, checkout, env)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -289,6 +288,9 @@ def test_the_documented_wheel_install_works_and_airflow_lists_the_provider(
     done = _bash(install.replace("pip install ", "pip install --no-deps ", 1), built.checkout, env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"Successfully installed airflow-video-gen-{metadata['Version']}" in done.stdout
+    # The page names the file to copy (and the Dockerfile copies it).
+    assert built.wheel.name in _section("From a wheel")
+    assert built.wheel.name in _section("Airflow's Docker image")
 
     # The checks of the page, run as a reader would, away from the checkout (nothing to shadow the
     # installed package), with an Airflow of their own.
@@ -316,6 +318,28 @@ def test_the_documented_wheel_install_works_and_airflow_lists_the_provider(
         check=True,
     )
     assert Path(where.stdout.strip()).is_relative_to(tmp_path / "venv"), where.stdout
+
+
+def test_the_documented_install_from_a_checkout_works(
+    built: Built, metadata: Message, tmp_path: Path
+) -> None:
+    bin_dir = _throwaway_venv(tmp_path / "venv")
+    env = _offline_pip_env(_path_without_this_environment(bin_dir))
+    for install in _shell_blocks("From a checkout"):
+        assert install.startswith("pip install -c constraints/"), install
+        done = _bash(install.replace("pip install ", "pip install --no-deps ", 1), built.checkout, env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"Successfully installed airflow-video-gen-{metadata['Version']}" in done.stdout
+    installed = subprocess.run(
+        [bin_dir / "python", "-m", "pip", "show", "--files", "airflow-video-gen"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "Location: " + str(tmp_path / "venv") in installed.stdout
 
 
 # --------------------------------------------------------------------------------- the constraints

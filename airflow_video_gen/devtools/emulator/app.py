@@ -6,10 +6,12 @@ Routes (``/v4/ai`` is the base URL to give a client)::
     POST /v4/ai/video-model/status   a job's state
     POST /v4/ai/video-model          synchronous generation: ": keep-alive" comments, then one event
     GET  /v4/ai/config               the models, in the shape of the official client's getAvailableModels()
+    GET  /v1/credits                 the balance, drawn down per billed second of video (getCredits())
     GET  /files/<name>               result files (MP4 videos, PNG last frames) until they expire
     GET  /                           health
     GET  /_emulator/stats            counters (starts billed, polls served, faults, jobs by state...)
-    POST /_emulator/reset            forget jobs, keys, files and counters; restart the fault draws
+    POST /_emulator/reset            forget jobs, keys, files and counters (the balance is full again);
+                                     restart the fault draws
 
 Every request is judged as the real gateway would judge it, with the families' rules
 (:meth:`VideoRequest.from_gateway_body <airflow_video_gen.models.VideoRequest.from_gateway_body>`);
@@ -37,6 +39,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -54,10 +57,12 @@ from airflow_video_gen.devtools.emulator.files import FileStore
 from airflow_video_gen.devtools.emulator.jobs import Job, JobBook, JobRunner, dumps, new_job_id
 from airflow_video_gen.devtools.emulator.render_pool import RenderPool
 from airflow_video_gen.devtools.emulator.settings import EmulatorSettings
+from airflow_video_gen.devtools.emulator.specs import video_seconds
 from airflow_video_gen.families import FAMILIES, known_models
 from airflow_video_gen.models import InvalidVideoRequest, VideoRequest
 from airflow_video_gen.protocol import (
     CONFIG_PATH,
+    CREDITS_PATH,
     GENERATE_PATH,
     MODEL_SPECIFICATION_VERSION,
     PROTOCOL_VERSION,
@@ -136,6 +141,8 @@ class Counters:
     polls_served: int = 0
     files_served: int = 0
     config_calls: int = 0
+    credits_calls: int = 0
+    seconds_billed: int = 0
 
 
 def error_response(
@@ -189,6 +196,11 @@ def model_catalogue() -> list[dict[str, Any]]:
         for family in FAMILIES.values()
         for model_id, spec in family.models.items()
     ]
+
+
+def _amount(value: Decimal) -> str:
+    """A decimal as plain text (``999999.75``, never ``1E+6``)."""
+    return format(value, "f")
 
 
 def _body_digest(model: str | None, body: Any) -> str:
@@ -334,6 +346,7 @@ class Emulator:
             synchronous=synchronous,
         )
         self.counters.generations_billed += 1
+        self.counters.seconds_billed += video_seconds(judged) * judged.settings.n
         return job
 
     # -- protocol endpoints ----------------------------------------------------------------------
@@ -388,6 +401,8 @@ class Emulator:
         job = self.book.jobs.get(job_id)
         if job is None or job.synchronous:
             return error_response(404, f"Unknown operation: no job {job_id!r}", "not_found", "operation")
+        if self.runner is not None:
+            self.runner.refresh(job)
         return _json_response(job.status_answer(time.monotonic()))
 
     async def generate(self, request: Request) -> Response:
@@ -417,6 +432,20 @@ class Emulator:
             return early
         self.counters.config_calls += 1
         return _json_response({"models": model_catalogue()})
+
+    def credits(self) -> dict[str, str]:
+        """``{"balance", "total_used"}`` as decimal strings, the shape of the official ``getCredits()``."""
+        used = self.settings.price_per_second * self.counters.seconds_billed
+        return {"balance": _amount(self.settings.credits - used), "total_used": _amount(used)}
+
+    async def credits_endpoint(self, request: Request) -> Response:
+        """``GET /v1/credits`` (at the root, as the gateway serves it at its origin): checked against
+        the key like every call; a team query (``teamId`` or ``slug``) is accepted and ignored."""
+        early = self._auth_error(request)
+        if early is not None:
+            return early
+        self.counters.credits_calls += 1
+        return _json_response(self.credits())
 
     async def _events(self, job: Job) -> AsyncIterator[bytes]:
         yield KEEP_ALIVE
@@ -516,6 +545,7 @@ def create_app(settings: EmulatorSettings) -> Starlette:
         Route(f"{BASE_PATH}{STATUS_PATH}", emulator.status, methods=["POST"]),
         Route(f"{BASE_PATH}{GENERATE_PATH}", emulator.generate, methods=["POST"]),
         Route(f"{BASE_PATH}{CONFIG_PATH}", emulator.config, methods=["GET"]),
+        Route(CREDITS_PATH, emulator.credits_endpoint, methods=["GET"]),
         Route("/files/{name}", emulator.file, methods=["GET", "HEAD"]),
         Route("/_emulator/stats", emulator.stats_endpoint, methods=["GET"]),
         Route("/_emulator/reset", emulator.reset, methods=["POST"]),

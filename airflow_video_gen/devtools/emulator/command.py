@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 #: The port served on by default: one no Airflow component uses (the api-server listens on 8080,
@@ -22,6 +23,17 @@ def positive_float(text: str) -> float:
     """An argparse type: a number, 0 or more."""
     value = float(text)
     if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def amount(text: str) -> Decimal:
+    """An argparse type: a decimal amount of credits, 0 or more (``12.50``)."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"must be a decimal amount such as 12.50, got {text!r}") from None
+    if not value.is_finite() or value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
@@ -53,11 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--results",
-        choices=("base64", "url"),
+        choices=("base64", "url", "uploaded"),
         default="base64",
         help="how videos are returned: 'base64', the MP4 inline in the answer (the official AI SDK "
         "client refuses to download from loopback and private addresses, so it cannot fetch a local "
-        "emulator's links), or 'url', links under /files/ that a client downloads",
+        "emulator's links), 'url', links under /files/ that a client downloads, or 'uploaded', "
+        "entries saying the videos were delivered to the team's upload destination (no bytes)",
     )
     parser.add_argument("--render-workers", type=int, default=1, help="render processes")
     parser.add_argument(
@@ -68,6 +81,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--files-dir", default=None, help="directory for rendered files (default: a temporary one)"
+    )
+    parser.add_argument(
+        "--credits",
+        type=amount,
+        default=Decimal("1000000"),
+        metavar="AMOUNT",
+        help="starting balance served at GET /v1/credits; every billed start draws it down by "
+        "--price-per-second times the seconds of video asked for, and it may go negative (the "
+        "protocol documents no error for an empty balance)",
+    )
+    parser.add_argument(
+        "--price-per-second",
+        type=amount,
+        default=Decimal("0.05"),
+        metavar="AMOUNT",
+        help="price of one second of generated video",
     )
     parser.add_argument(
         "--log-level",
@@ -101,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
             public_url=args.public_url,
             files_dir=args.files_dir,
             file_ttl=args.file_ttl,
+            credits=args.credits,
+            price_per_second=args.price_per_second,
         )
     except (FaultSpecError, ValueError) as exc:
         print(f"airflow-video-gen emulator: {exc}", file=sys.stderr)

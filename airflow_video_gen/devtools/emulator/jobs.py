@@ -11,6 +11,11 @@ carries ``providerMetadata.bytedance.lastFrame``, the last frame of the first vi
 object (``{"type": "url", "url": ".../files/<job>-0-last.png", "mediaType": "image/png"}``, or
 ``{"type": "base64", ...}`` in base64 mode), and ``providerMetadata.bytedance.lastFrames`` with one
 such object per video.
+
+URL results expire after the emulator's ``file_ttl``. A status call on a completed job whose files
+have expired publishes them again, under new names (``<job>-r<n>-<i>.mp4``) and with a new
+``expiresAt``, as long as the rendered files are still on disk; otherwise the answer keeps the
+expired links. A real gateway's status is likewise where fresh URLs come from.
 """
 
 from __future__ import annotations
@@ -86,6 +91,10 @@ class Job:
     final_answer: bytes | None = None
     result: dict[str, Any] | None = None
     error: str | None = None
+    #: Rendered video and last-frame files, once completed with URL results (re-published on expiry).
+    rendered: tuple[list[Path], list[Path]] | None = None
+    expires_at: float = 0.0
+    publications: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
     start_answer: bytes = field(init=False)
     _pending: dict[str, bytes] = field(init=False)
@@ -281,6 +290,8 @@ class JobRunner:
             await self._publish(f"{job.id}-{i}-last.png", path, "image/png", job, expires_at)
             for i, path in enumerate(lasts)
         ]
+        if self.settings.results == "url":
+            job.rendered, job.expires_at = (list(videos), lasts), expires_at
         job.complete(video_refs, last_refs, expires_at)
 
     async def _publish(
@@ -289,5 +300,31 @@ class JobRunner:
         if self.settings.results == "base64":
             data = await asyncio.to_thread(_read_base64, path)
             return {"type": "base64", "data": data, "mediaType": media_type}
+        if self.settings.results == "uploaded":
+            return {"type": "uploaded", "mediaType": media_type}
+        return self._link(name, path, media_type, job, expires_at)
+
+    def _link(self, name: str, path: Path, media_type: str, job: Job, expires_at: float) -> dict[str, Any]:
         self.files.add(name, path, media_type, expires_at)
         return {"type": "url", "url": f"{job.root_url}/files/{name}", "mediaType": media_type}
+
+    def refresh(self, job: Job) -> None:
+        """Publish a completed job's expired result files again, under new names and with a new
+        expiry, when its rendered files are still on disk; otherwise leave its answer as it is."""
+        if job.rendered is None or job.final_state != "completed" or time.time() < job.expires_at:
+            return
+        videos, lasts = job.rendered
+        if not all(path.exists() for path in (*videos, *lasts)):
+            return
+        job.publications += 1
+        job.expires_at = time.time() + self.settings.file_ttl
+        stem = f"{job.id}-r{job.publications}"
+        video_refs = [
+            self._link(f"{stem}-{i}.mp4", path, "video/mp4", job, job.expires_at)
+            for i, path in enumerate(videos)
+        ]
+        last_refs = [
+            self._link(f"{stem}-{i}-last.png", path, "image/png", job, job.expires_at)
+            for i, path in enumerate(lasts)
+        ]
+        job.complete(video_refs, last_refs, job.expires_at)

@@ -47,7 +47,7 @@ class EmulatorProcess:
     :param latency: Seconds each job takes at least (default 0.3); ``None`` for the emulator's own
         default (3).
     :param faults: Fault spec (see :mod:`airflow_video_gen.devtools.emulator.faults`), default none.
-    :param results: ``url`` (default) or ``base64``; ``None`` for the emulator's own default
+    :param results: ``url`` (default), ``base64`` or ``uploaded``; ``None`` for the emulator's own default
         (``base64``). URL results are the default here, unlike the command's, so that the tests,
         benchmarks and demo that use this class exercise the streamed download of result files.
     :param render_workers: Render processes (default 1); ``None`` for the emulator's own default.

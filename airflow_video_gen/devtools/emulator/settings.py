@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Literal
 
 from airflow_video_gen.devtools.emulator.faults import FaultSpec
 
-ResultDelivery = Literal["url", "base64"]
+ResultDelivery = Literal["url", "base64", "uploaded"]
+
+#: The starting balance when none is given: enough that it never runs out in practice.
+DEFAULT_CREDITS = Decimal("1000000")
+#: What one second of generated video costs, in the balance's unit.
+DEFAULT_PRICE_PER_SECOND = Decimal("0.05")
 
 
 @dataclass(frozen=True)
@@ -22,18 +28,28 @@ class EmulatorSettings:
         ``/files/``. Inline is the default because the official AI SDK client downloads result URLs
         with a downloader that refuses loopback and private addresses ("URL with IP address
         127.0.0.1 is not allowed"), so it could never fetch a local emulator's links; ``url``
-        exercises a client's download path (this package's tests and demo use it).
+        exercises a client's download path (this package's tests and demo use it); ``uploaded``:
+        ``{"type": "uploaded", "mediaType"}`` entries, as when the gateway delivers the videos to the
+        team's own upload destination (no bytes to fetch).
     :param render_workers: Processes rendering videos (default 1).
     :param public_url: Root URL that result file links start with (e.g. when the emulator is
         reached through a proxy); default: the scheme and host the start call came in on.
     :param files_dir: Directory for rendered files; default a temporary directory removed when the
         app shuts down.
     :param file_ttl: Seconds a result file stays downloadable after its job completes (default 3600);
-        ``expiresAt`` says when, and later downloads answer 410.
+        ``expiresAt`` says when, and later downloads answer 410. A status call on a job whose files
+        have expired publishes them again under new names with a new expiry, as long as the
+        rendered files are still on disk (a gateway's status is where fresh URLs come from).
     :param keepalive_interval: Seconds between ``: keep-alive`` comments on the synchronous
         endpoint (default 1).
     :param fetch_timeout: Seconds to fetch each input image (default 20).
     :param max_videos: Largest ``n`` one job renders (default 8).
+    :param credits: The starting balance that ``GET /v1/credits`` reports (default 1,000,000, so
+        that it never runs out in practice). Each billed start or synchronous generation draws
+        ``price_per_second`` times its seconds of video (duration times ``n``) down at once, when it
+        is accepted (an idempotent replay bills nothing). The protocol documents no error for an
+        empty balance, so none is invented: starts are still accepted and the balance goes negative.
+    :param price_per_second: Price of one second of video (default 0.05).
     """
 
     api_key: str | None = field(default=None, repr=False)
@@ -47,17 +63,21 @@ class EmulatorSettings:
     keepalive_interval: float = 1.0
     fetch_timeout: float = 20.0
     max_videos: int = 8
+    credits: Decimal = DEFAULT_CREDITS
+    price_per_second: Decimal = DEFAULT_PRICE_PER_SECOND
 
     def __post_init__(self) -> None:
         if self.latency < 0:
             raise ValueError(f"latency must be 0 or more seconds, got {self.latency}")
-        if self.results not in ("url", "base64"):
-            raise ValueError(f"results must be 'url' or 'base64', got {self.results!r}")
+        if self.results not in ("url", "base64", "uploaded"):
+            raise ValueError(f"results must be 'url', 'base64' or 'uploaded', got {self.results!r}")
         if self.render_workers < 1:
             raise ValueError(f"render_workers must be at least 1, got {self.render_workers}")
         if self.file_ttl <= 0:
             raise ValueError(f"file_ttl must be more than 0 seconds, got {self.file_ttl}")
         if self.keepalive_interval <= 0:
             raise ValueError(f"keepalive_interval must be more than 0 seconds, got {self.keepalive_interval}")
+        if self.price_per_second < 0:
+            raise ValueError(f"price_per_second must be 0 or more, got {self.price_per_second}")
         if self.api_key is not None and not self.api_key.strip():
             raise ValueError("api_key must not be empty (use None to accept any key)")

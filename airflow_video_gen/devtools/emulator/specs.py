@@ -58,10 +58,13 @@ __all__ = [
     "needed_images",
     "output_size",
     "public_url",
+    "video_seconds",
     "wants_audio",
 ]
 
 DEFAULT_FPS = 24
+#: Seconds rendered when neither the request nor the model's data gives a duration.
+DEFAULT_DURATION = 5
 #: Longest side the emulator renders; larger sizes (from undocumented settings) fail the job.
 MAX_SIDE = 3840
 _EXACT = re.compile(r"^\s*(\d{1,5})\s*[xX]\s*(\d{1,5})\s*$")
@@ -238,6 +241,11 @@ def _camera(request: VideoRequest) -> CameraMove | None:
     return CameraMove(type=control.type, config={k: float(v) for k, v in config.items()})
 
 
+def video_seconds(request: VideoRequest) -> int:
+    """Seconds of one video of ``request``: its duration, the model's default, else 5."""
+    return request.duration or DEFAULT_DURATION
+
+
 def build_specs(request: VideoRequest, images: Mapping[str, FetchedImage]) -> list[RenderSpec]:
     """One :class:`RenderSpec` per video (``n``) of a judged request.
 
@@ -259,7 +267,7 @@ def build_specs(request: VideoRequest, images: Mapping[str, FetchedImage]) -> li
     resize = request.family.part(RESIZE_MODE)
     resize_mode = (request.option(RESIZE_MODE) or resize.plays.default) if resize is not None else "pad"
     fps = request.settings.fps or DEFAULT_FPS
-    duration = request.duration or 5
+    duration = video_seconds(request)
     seed = request.settings.seed or 0
     count = request.settings.n
     base = RenderSpec(
