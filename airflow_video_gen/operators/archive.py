@@ -310,7 +310,8 @@ class ArchiveVideoOperator(BaseOperator):
                 raise AirflowFailException(
                     f"{type(self).__name__}: video {index} of {generation['model']} ({where}, for {uri}): "
                     "the video URL had expired and the status call gave no fresh one: the gateway no "
-                    "longer serves this result; clear the submit task to generate it again (see "
+                    "longer serves this result. Clearing the submit task re-attaches to this completed "
+                    "generation; to pay for a new one, change the request or trigger a new run (see "
                     "Regenerating a video in docs/failures.md)"
                 )
             video = fresh

@@ -97,8 +97,8 @@ def test_an_expired_url_the_status_cannot_renew_fails_and_says_what_to_do(
     assert f"video 0 of {VEO}" in message
     assert (
         "the video URL had expired and the status call gave no fresh one: the gateway no longer serves "
-        "this result; clear the submit task to generate it again (see Regenerating a video in "
-        "docs/failures.md)"
+        "this result. Clearing the submit task re-attaches to this completed generation; to pay for a "
+        "new one, change the request or trigger a new run (see Regenerating a video in docs/failures.md)"
     ) in message
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
     assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
