@@ -13,9 +13,11 @@ STAMP := $(VENV)/.installed
 VENVS := .venvs
 NODE_DIR := tests/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
-PYTEST_WORKERS ?= 2
+# xdist workers of make test: the tests wait (emulator latencies, polls, a local Airflow) about a
+# third of the time, so three workers keep two cores busy.
+PYTEST_WORKERS ?= 3
 
-.PHONY: venv node lint layers typecheck test test-fast test-pythons constraints docs docs-tables bench \
+.PHONY: venv node system-packages lint layers typecheck test test-fast test-pythons constraints docs docs-tables bench \
 	bench-smoke demo clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -52,6 +54,19 @@ $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 
 node: $(NODE_STAMP)
 
+# Debian packages the tests start for real: redis-server (the CeleryExecutor's broker), chromium and
+# its chromedriver (the gallery's browser test). Installed only when missing; needs root or sudo.
+SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium chromedriver:chromium-driver
+system-packages:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+		command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+		else echo "system-packages: missing$$missing and not root: install them with apt-get" >&2; exit 1; fi; \
+		echo "system-packages: installing$$missing (apt-get)"; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -66,7 +81,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 # Benchmarks are not tests: the two smoke runs that start a local Airflow are left to bench-smoke.
-test: venv node lint layers typecheck
+test: venv node system-packages lint layers typecheck
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -q -m "not bench"
 
 # The unit tests on every other supported Python, each in its own venv under .venvs/ with the pins of

@@ -41,6 +41,40 @@ _CONN_FIELDS: dict[str, Any] = {
     },
 }
 
+#: ``[video_gen]``: callbacks that end waits early (``airflow_video_gen.triggers.callbacks``).
+_CONFIG: dict[str, Any] = {
+    "video_gen": {
+        "description": "AI Gateway video generation: callbacks that end a wait early.",
+        "options": {
+            "callback_url": {
+                "description": "The URL the gateway calls back when a generation ends: this "
+                "provider's endpoint on the api-server, <api-server URL>/video-gen-callbacks/gateway, "
+                "reachable from the gateway. Set, a wait ends when the callback comes and polls only "
+                "as the fallback. Empty: waits poll.",
+                "version_added": "0.1.0",
+                "type": "string",
+                "example": "https://airflow.example.com/video-gen-callbacks/gateway",
+                "default": "",
+            },
+            "callback_fallback_interval": {
+                "description": "Seconds between status calls while a wait expects a callback.",
+                "version_added": "0.1.0",
+                "type": "float",
+                "example": "60",
+                "default": "60",
+            },
+            "callback_look_interval": {
+                "description": "Seconds between a triggerer's looks for callbacks (one metadata "
+                "database read for all its waits).",
+                "version_added": "0.1.0",
+                "type": "float",
+                "example": "2",
+                "default": "2",
+            },
+        },
+    }
+}
+
 #: Modules registered with Airflow, by kind.
 _MODULES: dict[str, list[str]] = {
     "hooks": ["airflow_video_gen.hooks.gateway"],
@@ -49,9 +83,10 @@ _MODULES: dict[str, list[str]] = {
         "airflow_video_gen.operators.staging",
         "airflow_video_gen.operators.archive",
         "airflow_video_gen.operators.join",
+        "airflow_video_gen.operators.batch",
     ],
-    "sensors": ["airflow_video_gen.sensors.generation"],
-    "triggers": ["airflow_video_gen.triggers.generation"],
+    "sensors": ["airflow_video_gen.sensors.generation", "airflow_video_gen.sensors.batch"],
+    "triggers": ["airflow_video_gen.triggers.generation", "airflow_video_gen.triggers.batch"],
 }
 
 
@@ -82,4 +117,16 @@ def get_provider_info() -> dict[str, Any]:
     }
     for kind, modules in _MODULES.items():
         info[kind] = [{"integration-name": _INTEGRATION, "python-modules": modules}]
+    info["plugins"] = [
+        {"name": "video_gallery", "plugin-class": "airflow_video_gen.plugins.gallery.VideoGalleryPlugin"},
+        {
+            "name": "video_gen_callbacks",
+            "plugin-class": "airflow_video_gen.plugins.callbacks.VideoCallbackPlugin",
+        },
+    ]
+    info["config"] = _CONFIG
+    info["extra-links"] = [
+        "airflow_video_gen.utils.gallery_links.VideoGalleryLink",
+        "airflow_video_gen.utils.gallery_links.ArchivedVideosS3Link",
+    ]
     return info

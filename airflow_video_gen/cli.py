@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from airflow_video_gen.utils.archive_records import human_size
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -197,15 +199,6 @@ def _videos_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the videos as JSON, for scripts")
 
 
-def _human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
     """Rows in columns two spaces apart; the last column is not padded."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -243,7 +236,7 @@ def _run_videos(args: argparse.Namespace) -> int:
         if run.videos:
             _print_table(
                 [("TASK", "MODEL", "SIZE", "SHA256", "S3 URI")]
-                + [(v.task_label, v.model, _human_size(v.size), v.sha256[:12], v.s3_uri) for v in run.videos]
+                + [(v.task_label, v.model, human_size(v.size), v.sha256[:12], v.s3_uri) for v in run.videos]
             )
     if not run.videos:
         print(
@@ -307,7 +300,7 @@ def _download_videos(run: RunVideos, folder: Path, aws_conn_id: str) -> int:
                 continue
             os.replace(partial, path)
             checked = ", sha256 checked" if sha256 else ""
-            print(f"{path}: {_human_size(path.stat().st_size)}{checked}")
+            print(f"{path}: {human_size(path.stat().st_size)}{checked}")
     return 1 if failed else 0
 
 

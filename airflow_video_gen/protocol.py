@@ -12,8 +12,10 @@ import base64
 import contextlib
 import email.utils
 import hashlib
+import hmac
 import json
 import random
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -391,11 +393,23 @@ def generation_key(base_key: str, attempt: int) -> str:
 
 @dataclass(frozen=True)
 class StartResult:
-    """The answer to start: the opaque operation to poll with, warnings and metadata."""
+    """The answer to start: the opaque operation to poll with, warnings and metadata.
+
+    :param webhook_signing_secret: ``providerMetadata.gateway.asyncJob.webhookSigningSecret``, given
+        when the start carried a ``callbackUrl``: the key of the callback's signature. It is taken
+        out of ``provider_metadata`` and hidden from ``repr``, so metadata can be logged and stored.
+    """
 
     operation: Any
     warnings: list[dict[str, Any]]
     provider_metadata: dict[str, Any]
+    webhook_signing_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def job_id(self) -> str | None:
+        """``providerMetadata.gateway.asyncJob.jobId``, when given."""
+        job_id = _async_job(self.provider_metadata).get("jobId")
+        return job_id if isinstance(job_id, str) else None
 
     @property
     def job_status(self) -> str | None:
@@ -466,10 +480,17 @@ def read_start(status_code: int, headers: Mapping[str, str], content: bytes) -> 
     if "operation" not in data or data["operation"] is None:
         raise GatewayProtocolError("start answer has no operation", status_code=status_code)
     metadata = data.get("providerMetadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    secret = None
+    if "webhookSigningSecret" in _async_job(metadata):
+        job = dict(_async_job(metadata))
+        secret = job.pop("webhookSigningSecret")
+        metadata = {**metadata, "gateway": {**metadata["gateway"], "asyncJob": job}}
     return StartResult(
         operation=data["operation"],
         warnings=_list_of_dicts(data.get("warnings")),
-        provider_metadata=metadata if isinstance(metadata, dict) else {},
+        provider_metadata=metadata,
+        webhook_signing_secret=secret if isinstance(secret, str) and secret else None,
     )
 
 
@@ -667,6 +688,77 @@ def decode_base64_video(data: str, chunk_chars: int = 4 * 1024 * 1024) -> Iterat
     step = chunk_chars - chunk_chars % 4
     for start in range(0, len(data), step):
         yield base64.b64decode(data[start : start + step])
+
+
+# --------------------------------------------------------------------------------------------- callbacks
+
+#: The header a callback is signed in: ``t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">``,
+#: keyed with the start's ``webhookSigningSecret``.
+WEBHOOK_SIGNATURE_HEADER = "x-ai-gateway-signature"
+#: ``<jobId>-<status>``: the same on every retry of one delivery (not signed).
+WEBHOOK_DELIVERY_HEADER = "x-ai-gateway-idempotency-key"
+#: Seconds a signature's timestamp may be away from now (the official client's guide: 5 minutes).
+WEBHOOK_MAX_AGE = 300.0
+#: Largest callback body read (the official client's guide: 64 KiB).
+WEBHOOK_MAX_BYTES = 64 * 1024
+#: A callback's ``data.status``: the job's terminal state (``failed`` where status says ``error``).
+WEBHOOK_STATUSES = frozenset({"completed", "failed", "cancelled"})
+_SIGNATURE_PART = re.compile(r"(?:^|,)\s*(t|v1)=([^,]*)")
+
+
+def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``v1`` digest of a callback: hex HMAC-SHA256 of ``"<timestamp>.<raw body>"``."""
+    return hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def webhook_timestamp(header: str | None, *, now: float | None = None) -> int | None:
+    """The timestamp of a well-formed, fresh signature header (``t=...,v1=<64 hex>``), else
+    ``None``: a caller refuses such a callback before looking anything up."""
+    parts = dict(_SIGNATURE_PART.findall(header or ""))
+    stamp, digest = parts.get("t", ""), parts.get("v1", "")
+    if not stamp.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        return None
+    timestamp = int(stamp)
+    if abs((time.time() if now is None else now) - timestamp) > WEBHOOK_MAX_AGE:
+        return None
+    return timestamp
+
+
+def verify_webhook(header: str | None, body: bytes, secret: str, *, now: float | None = None) -> bool:
+    """Whether ``header`` signs ``body`` with ``secret`` and is fresh (:data:`WEBHOOK_MAX_AGE`);
+    compared in constant time."""
+    timestamp = webhook_timestamp(header, now=now)
+    if timestamp is None:
+        return False
+    digest = dict(_SIGNATURE_PART.findall(header or ""))["v1"]
+    return hmac.compare_digest(digest, webhook_signature(secret, timestamp, body))
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A callback's terminal facts: ``{"type": "video.generation.<status>", "data": {"jobId",
+    "status"}}``. Never the result: that is read with a status call."""
+
+    type: str
+    job_id: str
+    status: str
+
+
+def read_webhook(body: bytes) -> WebhookEvent:
+    """Read a callback body (verify its signature first, or treat it as a hint only).
+
+    :raises GatewayProtocolError: When it is not such an event.
+    """
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise GatewayProtocolError("callback body is not JSON") from None
+    event = data.get("data") if isinstance(data, dict) else None
+    job_id = event.get("jobId") if isinstance(event, dict) else None
+    status = event.get("status") if isinstance(event, dict) else None
+    if not isinstance(job_id, str) or not job_id or status not in WEBHOOK_STATUSES:
+        raise GatewayProtocolError("callback body has no data.jobId and terminal data.status")
+    return WebhookEvent(type=str(data.get("type") or ""), job_id=job_id, status=str(status))
 
 
 # --------------------------------------------------------------------------------------------- retries

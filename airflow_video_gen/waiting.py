@@ -33,6 +33,7 @@ from airflow.triggers.base import BaseTrigger
 from airflow_video_gen.failures import retry_note
 from airflow_video_gen.families import FAMILIES, GATEWAY, Family
 from airflow_video_gen.hooks.gateway import VideoGatewayHook
+from airflow_video_gen.polling import expected_seconds
 from airflow_video_gen.protocol import GatewayError, MissingApiKeyError, StatusResult
 from airflow_video_gen.utils.redaction import redact
 
@@ -121,9 +122,10 @@ def check_submission(submission: Any) -> dict[str, Any]:
     return dict(submission)
 
 
-def wait_defaults(submission: Mapping[str, Any], family: Family | None) -> tuple[float, float]:
-    """Poll interval and timeout in seconds: the request's ``pollIntervalMs`` / ``pollTimeoutMs``
-    when it set them, else the family's defaults (5 s and 600 s; Seedance 3 s and 300 s).
+def requested_wait(
+    submission: Mapping[str, Any], family: Family | None = None
+) -> tuple[float | None, float | None]:
+    """The request's ``pollIntervalMs`` / ``pollTimeoutMs`` in seconds, each ``None`` when unset.
 
     :param family: The waiting task's family; ``None`` reads it from the submission.
     """
@@ -138,8 +140,23 @@ def wait_defaults(submission: Mapping[str, Any], family: Family | None) -> tuple
     interval = options.get("pollIntervalMs")
     timeout = options.get("pollTimeoutMs")
     return (
-        interval / 1000 if isinstance(interval, (int, float)) else family.poll_interval,
-        timeout / 1000 if isinstance(timeout, (int, float)) else family.timeout,
+        interval / 1000 if isinstance(interval, (int, float)) else None,
+        timeout / 1000 if isinstance(timeout, (int, float)) else None,
+    )
+
+
+def wait_defaults(submission: Mapping[str, Any], family: Family | None) -> tuple[float, float]:
+    """Poll interval and timeout in seconds: the request's ``pollIntervalMs`` / ``pollTimeoutMs``
+    when it set them, else the family's defaults (5 s and 600 s; Seedance 3 s and 300 s).
+
+    :param family: The waiting task's family; ``None`` reads it from the submission.
+    """
+    if family is None:
+        family = FAMILIES.get(str(submission.get("family")), GATEWAY)
+    interval, timeout = requested_wait(submission, family)
+    return (
+        interval if interval is not None else family.poll_interval,
+        timeout if timeout is not None else family.timeout,
     )
 
 
@@ -151,6 +168,39 @@ def poll_once(hook: VideoGatewayHook, model: str, operation: Any) -> dict[str, A
     except GatewayError as exc:
         return outcome_of_error(exc)
     return outcome_of(status)
+
+
+def wait_kwargs(
+    submission: Mapping[str, Any],
+    *,
+    deadline: float,
+    poll_interval: float,
+    gateway_conn_id: str,
+    max_retries: int = 5,
+) -> dict[str, Any]:
+    """The keyword arguments of the ``VideoGenerationTrigger`` that waits for one generation, as
+    :func:`defer_until_done` defers to it and a batch's trigger waits for each of its generations.
+
+    :param submission: The checked submission (``model``, ``operation``, ``submitted_at``, and
+        ``callback_job`` when its callback goes to this deployment's endpoint).
+    :param deadline: Epoch seconds after which the wait ends with a ``timeout`` event.
+    :param poll_interval: Seconds between status calls once past the generation's expected time
+        (its model's typical minimum for the request's duration and resolution); a request that
+        sets ``pollIntervalMs`` is polled at that interval from the start.
+    """
+    return {
+        "model": submission["model"],
+        "operation": submission["operation"],
+        "deadline": deadline,
+        "poll_interval": poll_interval,
+        "gateway_conn_id": gateway_conn_id,
+        "started_at": submission.get("submitted_at") or time.time(),
+        "max_retries": max_retries,
+        "wait_first": True,
+        **({"callback_job": submission["callback_job"]} if submission.get("callback_job") else {}),
+        "expected": round(expected_seconds(submission["model"], submission.get("request")), 3),
+        "fixed_interval": requested_wait(submission)[0] is not None,
+    }
 
 
 def defer_until_done(
@@ -169,7 +219,8 @@ def defer_until_done(
     The trigger keeps the absolute ``deadline`` in its kwargs (it survives a triggerer restart);
     Airflow's own timeout is set :data:`DEFER_TIMEOUT_MARGIN` later, as a net in case the trigger
     is lost. The trigger sleeps one interval before its first poll: the caller has just read the
-    status itself.
+    status itself. A submission with a ``callback_job`` (its callback goes to this deployment's
+    endpoint) makes the trigger wait for that callback, polling as the fallback.
 
     :param trigger_class: ``VideoGenerationTrigger`` (or a subclass), given by the caller.
     :param submission: The checked submission (``model``, ``operation``, ``submitted_at``).
@@ -178,14 +229,13 @@ def defer_until_done(
     """
     now = time.time()
     trigger = trigger_class(
-        model=submission["model"],
-        operation=submission["operation"],
-        deadline=deadline,
-        poll_interval=poll_interval,
-        gateway_conn_id=gateway_conn_id,
-        started_at=submission.get("submitted_at") or now,
-        max_retries=max_retries,
-        wait_first=True,
+        **wait_kwargs(
+            submission,
+            deadline=deadline,
+            poll_interval=poll_interval,
+            gateway_conn_id=gateway_conn_id,
+            max_retries=max_retries,
+        )
     )
     task.defer(
         trigger=trigger,

@@ -29,21 +29,31 @@ from benchmarks.common import describe_machine, load, machine
 PLANS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "request_building": ({"megabytes": 10.0, "repeat": 7}, {"megabytes": 1.0, "repeat": 2}),
     "triggerer_scale": (
-        {"sizes": (1_000, 5_000, 10_000), "real": 1_000, "observe": 90.0},
+        {"sizes": (1_000, 10_000), "real": 1_000, "observe": 90.0},
         {
             "sizes": (10,),
+            "variants": (
+                "aiohttp_shared",
+                "fixed_schedule",
+                "aiohttp_ungated",
+                "aiohttp_per_poll",
+                "httpx_sync",
+                "httpx_async",
+            ),
             "real": 2,
-            "latency": 2.0,
-            "interval": 0.5,
+            "spread": "*=0.5-1,seed=1",
+            "warmup": 1,
+            "warmup_seconds": 0.5,
+            "interval": 0.1,
             "grace": 20.0,
             "observe": 2.0,
             "slots": 2,
         },
     ),
-    "archive_memory": ({"sizes_mib": (64, 512, 2048)}, {"sizes_mib": (16,)}),
+    "archive_memory": ({"sizes_mib": (64, 512, 2048), "repeat": 3}, {"sizes_mib": (16,)}),
     "pipeline_overhead": (
         {"images": 200, "latency": 30.0},
-        {"images": 1, "latency": 5.0, "sample": 1.0, "workers": ("quick",)},
+        {"images": 2, "latency": 5.0, "sample": 1.0, "workers": ("quick",), "batch_sizes": (2,)},
     ),
 }
 

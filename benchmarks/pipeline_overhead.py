@@ -1,5 +1,6 @@
 """The flagship DAG over many images on a real local Airflow: wall time against the emulator's
-latency (the floor), and the worker slots held while the videos generate.
+latency (the floor), and the worker slots held while the videos generate; one task per video and
+step against batches of videos per task.
 
 Generates ``--images`` small PNGs (320x320, Pillow) into a temporary folder and runs
 ``dags/image_to_video_pipeline.py`` on them with one fast model (``xai/grok-imagine-video``, 1 s
@@ -9,20 +10,24 @@ with ``--slots`` worker slots; SQLite), the emulator (job latency ``--latency``)
 many worker slots were held (``running``) while generations waited (``deferred``), and the time
 each kind of task took on a worker.
 
-The DAG runs twice by default, on Airflow's default worker settings and then with
+The DAG runs once per batch size (``--batch-sizes``; by default 1, one task instance per video
+and step, and the DAG's default ``batch_size``) and worker setting, one run after the other:
+Airflow's default worker settings and
 :func:`~airflow_video_gen.devtools.local_stack.quick_task_settings` (tasks forked from a forkserver that
 has imported Airflow and this package; slots freed a second after their task ends): where the
-wall time goes when tasks are short, and what two stock settings take off it.
+wall time goes when tasks are short, and what batches and two stock settings take off it.
 
 Run from the repository root::
 
     python -m benchmarks.pipeline_overhead                 # 200 images, 30 s latency, 4 slots
+    python -m benchmarks.pipeline_overhead --workers defaults --batch-sizes 1 25 50
     python -m benchmarks.pipeline_overhead --images 4 --latency 5 --workers quick
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import shutil
 import sys
 import tempfile
@@ -44,6 +49,20 @@ TASKS = ("plan", "stage", "submit", "wait", "archive")
 #: The worker settings compared: Airflow's defaults, and ``quick_task_settings``.
 WORKERS = {"defaults": False, "quick": True}
 WORKER_LABELS = {"defaults": "Airflow's defaults", "quick": "quick task settings"}
+
+
+def dag_batch_size() -> int:
+    """The flagship DAG's default ``batch_size`` (its ``BATCH_SIZE``), read from its source."""
+    for node in ast.parse(DAG_FILE.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "BATCH_SIZE" for t in node.targets):
+            return int(ast.literal_eval(node.value))
+    raise LookupError(f"{DAG_FILE.name} sets no BATCH_SIZE")
+
+
+def label(workers: str, batch_size: int) -> str:
+    """A run's name in the tables: its worker settings and batch size."""
+    per = "one task per video" if batch_size == 1 else f"batches of {batch_size}"
+    return f"{WORKER_LABELS[workers]}, {per}"
 
 
 def make_images(folder: Path, count: int, size: int = 320) -> list[Path]:
@@ -100,14 +119,20 @@ def run(
     sample: float = 2.0,
     timeout: float = 5400.0,
     workers: Sequence[str] = tuple(WORKERS),
+    batch_sizes: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """The flagship DAG over ``images`` images once per worker setting (:data:`WORKERS`); each
-    run's figures, a comparison, and the tables as text. ``state`` is ``success`` when every run
-    succeeded."""
+    """The flagship DAG over ``images`` images once per worker setting (:data:`WORKERS`) and batch
+    size (default: 1 and the DAG's default); each run's figures, a comparison, and the tables as
+    text. ``state`` is ``success`` when every run succeeded."""
+    sizes = tuple(batch_sizes) if batch_sizes else (1, dag_batch_size())
     runs = {
-        name: run_once(images, latency, slots, sample, timeout, quick_tasks=WORKERS[name]) for name in workers
+        label(name, size): run_once(
+            images, latency, slots, sample, timeout, quick_tasks=WORKERS[name], batch_size=size
+        )
+        for name in workers
+        for size in sizes
     }
-    parts = [f"Worker settings: {WORKER_LABELS[name]}\n\n{f['table']}" for name, f in runs.items()]
+    parts = [f"{name}\n\n{f['table']}" for name, f in runs.items()]
     if len(runs) > 1:
         parts.insert(0, _comparison(runs))
     first = next(iter(runs.values()))
@@ -129,7 +154,8 @@ def _comparison(runs: dict[str, dict[str, Any]]) -> str:
         worker_s = sum(total for _, total, _ in f["durations"].values())
         rows.append(
             (
-                WORKER_LABELS[name],
+                name,
+                f["task_instances"],
                 f"{f['wall_s']:,.0f}",
                 f"{f['wall_over_floor']:.1f}x",
                 f"{f['wall_s'] / base['wall_s']:.2f}x",
@@ -137,28 +163,38 @@ def _comparison(runs: dict[str, dict[str, Any]]) -> str:
                 f"{worker_s / max(1, f['task_instances']):.2f}",
                 f["max_deferred"],
                 f"{f['mean_running_while_generating']:.1f} / "
-                f"{f['mean_sensors_running_while_generating']:.2f}",
+                f"{f['mean_sensors_running_while_generating']:.2f} / "
+                f"{f['max_sensors_running_while_generating']}",
                 f"{f['load_start']} -> {f['load_end']}",
             )
         )
     headers = (
-        "workers",
+        "run",
+        "task instances",
         "wall s",
         "wall / floor",
-        "wall vs defaults",
+        "wall vs first row",
         "worker s (all tasks)",
         "s per task",
         "max deferred",
-        "slots running / held by sensors while generating (mean)",
+        "while generating: slots running (mean) / held by waits (mean / max)",
         "load",
     )
     return table(headers, rows)
 
 
 def run_once(
-    images: int, latency: float, slots: int, sample: float, timeout: float, *, quick_tasks: bool
+    images: int,
+    latency: float,
+    slots: int,
+    sample: float,
+    timeout: float,
+    *,
+    quick_tasks: bool,
+    batch_size: int = 1,
 ) -> dict[str, Any]:
-    """Run the flagship DAG once over ``images`` images; the figures and the tables as text."""
+    """Run the flagship DAG once over ``images`` images in batches of ``batch_size``; the figures
+    and the tables as text."""
     from airflow_video_gen.devtools.emulator.process import EmulatorProcess
     from airflow_video_gen.devtools.local_s3 import LocalS3
     from airflow_video_gen.devtools.local_stack import LocalAirflow
@@ -182,6 +218,7 @@ def run_once(
                 "duration": 1,
                 "staging": f"s3://{BUCKET}/staging/",
                 "archive": f"s3://{BUCKET}/videos/",
+                "batch_size": batch_size,
             }
             with LocalAirflow(
                 root / "home", root / "dags", env=env, parallelism=slots, quick_tasks=quick_tasks
@@ -281,7 +318,7 @@ def _tables(f: dict[str, Any]) -> str:
             ("wall time / floor", f"{f['wall_over_floor']:.1f}x", loads),
             ("generations in flight at the emulator (max)", f"{f['max_in_flight']:,}", loads),
             ("time with generations in flight", f"{f['seconds_generating']:,.0f} s", loads),
-            ("sensor tasks deferred at once (max)", f"{f['max_deferred']:,}", loads),
+            ("wait tasks deferred at once (max)", f"{f['max_deferred']:,}", loads),
             (
                 "worker slots running while generations are in flight (mean / max)",
                 f"{f['mean_running_while_generating']:.1f} / {f['max_running_while_generating']} "
@@ -289,7 +326,7 @@ def _tables(f: dict[str, Any]) -> str:
                 loads,
             ),
             (
-                "of those, held by sensor tasks (mean / max)",
+                "of those, held by wait tasks (mean / max)",
                 f"{f['mean_sensors_running_while_generating']:.2f} / "
                 f"{f['max_sensors_running_while_generating']}",
                 loads,
@@ -344,9 +381,18 @@ def main(argv: list[str] | None = None) -> int:
         default=tuple(WORKERS),
         help="worker settings to run with, in turn (default: both)",
     )
+    parser.add_argument(
+        "--batch-sizes",
+        nargs="+",
+        type=int,
+        default=None,
+        help=f"the DAG's batch_size in each run (default: 1 and the DAG's default, {dag_batch_size()})",
+    )
     args = parser.parse_args(argv)
     print(describe_machine())
-    out = run(args.images, args.latency, args.slots, args.sample, workers=args.workers)
+    out = run(
+        args.images, args.latency, args.slots, args.sample, workers=args.workers, batch_sizes=args.batch_sizes
+    )
     print(
         f"Flagship DAG, {args.images} images x {MODEL} (1 s videos), emulator latency {args.latency:g} s, "
         f"LocalExecutor with {args.slots} slots\n"

@@ -1,44 +1,55 @@
-"""Thousands of ``VideoGenerationTrigger``s in one event loop, against three baselines that differ
-only in how they move the bytes, and a real ``airflow triggerer`` holding 1,000 deferred sensors.
+"""Thousands of ``VideoGenerationTrigger``s in one event loop, polling on the expected-time schedule
+against today's schedule (a call every 5 s from the start) and against baselines that move the
+bytes in other ways; and a real ``airflow triggerer`` holding 1,000 deferred sensors.
 
-**In one loop.** For each N, the AI Gateway emulator runs in its own process with a job latency L;
-a fresh client process (one per variant and N, so memory figures start clean) starts N identical
-jobs (one render, cached; small sizes), then creates N triggers the way Airflow's ``TriggerRunner``
-does (``asyncio.create_task`` and ``await asyncio.sleep(0)`` between), polling every 5 s, and
-waits for their events. Jobs complete at known times: the emulator finishes each one L seconds
-after its start and stamps ``providerMetadata.gateway.asyncJob.result.expiresAt`` (milliseconds)
-with its completion time plus the file lifetime, so the completion time of every job is read from
-its own status answer. Reported per variant:
+**In one loop.** The AI Gateway emulator runs in its own process, each job taking a latency drawn
+from a seeded spread per model (``--spread``: by default five models, each over 20 s, together
+40 to 120 s). A fresh client process (one per variant and N, so memory figures start clean)
+starts N jobs, the models taking turns, as fast as 64 calls at a time go, and right after each
+start creates its trigger the way a deferring task and Airflow's ``TriggerRunner`` do
+(``wait_first``, ``started_at`` the start's time, ``asyncio.create_task``), then waits for every
+event. A variant whose schedule learns first runs a warm-up in the same process (``--warmup`` jobs
+per model, started evenly over ``--warmup-seconds``), as a triggerer that has been running has
+seen completions; the warm-up's own figures are reported as the cold start. The emulator finishes
+each job at its drawn latency and stamps ``providerMetadata.gateway.asyncJob.result.expiresAt``
+(milliseconds) with its completion time plus the file lifetime, so the completion time of every
+job is read from its own status answer. Reported per variant:
 
-- resident memory per in-flight generation (RSS with N triggers polling, minus RSS before them);
-- client CPU seconds per poll and polls per second sustained (while every job is pending);
-- the longest event-loop block (a watcher coroutine that sleeps 10 ms at a time);
-- completion-detection lag (emulator completion -> trigger event) p50 and p99;
-- status calls per completed video, against what one call per 5 s of waiting makes.
+- status calls per completed video (median and 99th percentile) and detection lag (emulator
+  completion -> trigger event, p50 and p99);
+- whether the loop kept up: each call's lateness against the moment its schedule asked for it
+  (p99), and the calls per second asked for and made at the busiest second;
+- the longest event-loop block (a watcher coroutine that sleeps 10 ms at a time) and the longest
+  pause and share of CPU of the cyclic garbage collector;
+- resident memory per generation in flight (RSS at the most in flight, minus RSS before the wave)
+  and client CPU per call.
 
-Variants (the baselines are small subclasses of the trigger below: the same loop, the same
-``protocol.build_status`` / ``read_status``; only the transport differs):
+Variants (the baselines are small subclasses of the trigger: the same loop, the same
+``protocol.build_status`` / ``read_status``):
 
-- ``aiohttp_shared``: ``VideoGenerationTrigger`` itself, one aiohttp session per event loop;
-- ``aiohttp_ungated``: the same trigger as it was before its calls queued at the loop's pool gate
-  (``hooks.gateway.pool_gate``), every call waiting for a connection inside aiohttp: what the
-  profile below led to, measured side by side;
-- ``aiohttp_per_poll``: a new aiohttp session per poll, as the http provider's ``HttpSensorTrigger``;
+- ``aiohttp_shared``: ``VideoGenerationTrigger`` itself: the expected-time schedule
+  (:mod:`airflow_video_gen.polling`), one aiohttp session per event loop;
+- ``fixed_schedule``: the same trigger on today's schedule, a call every ``poll_interval`` from
+  the start (what a request's ``pollIntervalMs`` asks for, and what the trigger did before);
+- ``aiohttp_ungated``: the trigger as it was before its calls queued at the loop's pool gate
+  (``hooks.gateway.pool_gate``), every call waiting for a connection inside aiohttp;
+- ``aiohttp_per_poll``: a new aiohttp session per call, as the http provider's ``HttpSensorTrigger``;
 - ``httpx_sync``: the synchronous httpx hook called inside ``async def run``, as several official
   providers' triggers do (each trigger its own hook and client); it blocks the loop on every call,
-  so it is capped at ``--sync-max`` triggers and at L + ``--grace`` seconds;
+  so it is capped at ``--sync-max`` triggers;
 - ``httpx_async``: one shared ``httpx.AsyncClient`` per loop (100 connections, as aiohttp's pool).
 
 **A real triggerer** (``--real N``): a local Airflow (api-server, scheduler, dag-processor,
 triggerer; LocalExecutor, SQLite) runs a generated DAG of N mapped ``VideoGenerationSensor`` tasks
 over operations started beforehand; once all N are deferred, the triggerer's process tree RSS is
-sampled against its idle RSS, and its log is read for the triggers it reports running and for
-blocked-loop warnings.
+sampled against its idle RSS, and its log and StatsD metrics are read for the triggers it reports
+running and for blocked-loop warnings.
 
 Run from the repository root::
 
-    python -m benchmarks.triggerer_scale                       # N = 1,000, 5,000, 10,000 + real 1,000
-    python -m benchmarks.triggerer_scale --sizes 1000 --real 0
+    python -m benchmarks.triggerer_scale                       # N = 1,000 and 10,000 + real 1,000
+    python -m benchmarks.triggerer_scale --sizes 50000 --variants aiohttp_shared --real 0 \\
+        --spread '*=120-200' --warmup 32
     python -m benchmarks.triggerer_scale --profile 5000        # py-spy profile of the trigger path
 """
 
@@ -58,6 +69,7 @@ import tempfile
 import threading
 import time
 import weakref
+from array import array
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,16 +79,17 @@ import httpx
 import psutil
 
 from airflow_video_gen import protocol
+from airflow_video_gen.devtools.emulator.latencies import ANY_MODEL, LatencySpread
+from airflow_video_gen.families import resolve_model
 from airflow_video_gen.hooks.gateway import (
     ASYNC_POOL_SIZE,
     VideoGatewayHook,
     close_shared_sessions,
     shared_session,
 )
+from airflow_video_gen.polling import ESTIMATES, expected_seconds
 from airflow_video_gen.protocol import GatewayError, GatewayTransportError, StatusResult
-from airflow_video_gen.triggers.generation import (
-    VideoGenerationTrigger,
-)
+from airflow_video_gen.triggers.generation import VideoGenerationTrigger
 from benchmarks.common import (
     MIB,
     cpu_seconds,
@@ -93,18 +106,28 @@ REPO = Path(__file__).resolve().parents[1]
 MODEL = "klingai/kling-v2.6-i2v"
 POLL_INTERVAL = 5.0
 FILE_TTL = 3600.0
-SIZES = (1_000, 5_000, 10_000)
+SIZES = (1_000, 10_000)
+#: Five models, each over 20 s, together 40 to 120 s.
+SPREAD = (
+    "klingai/kling-v2.5-turbo-i2v=40-60,google/veo-3.1-fast-generate-001=50-70,"
+    "klingai/kling-v2.6-i2v=65-85,google/veo-3.1-generate-001=80-100,klingai/kling-v3.0-i2v=100-120,seed=7"
+)
+#: Warm-up jobs per model, and the seconds over which they start.
+WARMUP = 64
+WARMUP_SECONDS = 120.0
 RESULT_MARKER = "TRIGGER-SCALE-RESULT "
 WATCH_STEP = 0.01
-
-
-def latency_for(n: int) -> float:
-    """The emulator's job latency for N triggers: long enough that all N jobs start and all N
-    triggers poll a few rounds before the first job completes (about 1,000 starts a second)."""
-    return round(30.0 + n / 500.0, 1)
+START_CONCURRENCY = 64
 
 
 # ------------------------------------------------------------------------------------- the variants
+
+
+class FixedScheduleTrigger(VideoGenerationTrigger):
+    """Today's schedule: a call every ``poll_interval`` from the start (``fixed_interval``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{**kwargs, "fixed_interval": True})
 
 
 class _TransportTrigger(VideoGenerationTrigger):
@@ -203,56 +226,90 @@ class HttpxAsyncTrigger(_TransportTrigger):
 
 
 class Variant:
-    """One way of polling: ``key`` for ``--variants``, ``label`` for the tables, the trigger class."""
+    """One way of polling: ``key`` for ``--variants``, ``label`` for the tables, the trigger class,
+    and whether its schedule learns (then a warm-up runs first)."""
 
-    def __init__(self, key: str, label: str, trigger: type[VideoGenerationTrigger]) -> None:
-        self.key, self.label, self.trigger = key, label, trigger
+    def __init__(
+        self, key: str, label: str, trigger: type[VideoGenerationTrigger], learns: bool = True
+    ) -> None:
+        self.key, self.label, self.trigger, self.learns = key, label, trigger, learns
 
 
 VARIANTS: tuple[Variant, ...] = (
-    Variant("aiohttp_shared", "VideoGenerationTrigger (shared aiohttp session)", VideoGenerationTrigger),
-    Variant("aiohttp_ungated", "the same, without the pool gate (before)", UngatedTrigger),
+    Variant("aiohttp_shared", "VideoGenerationTrigger (expected-time schedule)", VideoGenerationTrigger),
+    Variant(
+        "fixed_schedule", "the same, a call every 5 s from the start (before)", FixedScheduleTrigger, False
+    ),
+    Variant("aiohttp_ungated", "the same, without the pool gate", UngatedTrigger),
     Variant("aiohttp_per_poll", "(a) new aiohttp session per poll", SessionPerPollTrigger),
     Variant("httpx_sync", "(b) sync httpx hook inside async run", SyncHookTrigger),
     Variant("httpx_async", "(c) shared httpx.AsyncClient", HttpxAsyncTrigger),
 )
 BY_KEY = {v.key: v for v in VARIANTS}
+#: What ``python -m benchmarks.triggerer_scale`` runs unless told: the schedule, old against new.
+DEFAULT_VARIANTS = ("aiohttp_shared", "fixed_schedule")
 
 
 # ------------------------------------------------------------------------------------- the client
 
 
-def _body() -> dict[str, Any]:
+def spread_models(spread: str) -> list[str]:
+    """The models of a spread spec, in its order (``MODEL`` when it names none but ``*``)."""
+    return [m for m in LatencySpread.parse(spread).ranges if m != ANY_MODEL] or [MODEL]
+
+
+def _body(model: str = MODEL) -> dict[str, Any]:
+    """A small request for ``model``: a 320 px image and the model's shortest duration."""
     from airflow_video_gen.models import VideoRequest
     from tests.imaging import make_image
 
-    call = {"prompt": {"image": make_image(320, 320), "text": "scale benchmark"}, "duration": 5}
-    return VideoRequest.from_sdk_call(MODEL, call).to_gateway_body()
+    _, spec = resolve_model(model)
+    call: dict[str, Any] = {"prompt": {"image": make_image(320, 320), "text": "scale benchmark"}}
+    if spec.durations:
+        call["duration"] = min(spec.durations)
+    return VideoRequest.from_sdk_call(model, call).to_gateway_body()
 
 
-async def _start_jobs(n: int) -> list[dict[str, Any]]:
-    """Start N identical jobs (the emulator renders once), 64 at a time; their operations."""
-    hook = VideoGatewayHook()
-    body = _body()
-    gate = asyncio.Semaphore(64)
-    tag = f"{os.getpid()}-{time.time_ns()}"
+class _Timing:
+    """Each status call's lateness against the moment its schedule asked for it, and both moments
+    (epoch seconds, in arrays: a few numbers per call)."""
 
-    async def one(i: int) -> dict[str, Any]:
-        async with gate:
-            started = await hook.astart(MODEL, body, f"avg_bench_{tag}_{i}")
-        return dict(started.operation)
+    def __init__(self) -> None:
+        self.asked = array("d")
+        self.sent = array("d")
 
-    return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+TIMING = _Timing()
+
+
+def _timed(trigger_class: type[VideoGenerationTrigger]) -> type[VideoGenerationTrigger]:
+    """``trigger_class`` noting, in :data:`TIMING`, when each call was asked for and made."""
+
+    class Timed(trigger_class):  # type: ignore[valid-type,misc]
+        _asked = 0.0
+
+        async def _wait(self, seconds: float, **kwargs: Any) -> None:
+            self._asked = time.time() + max(0.0, min(seconds, self.deadline - time.time()))
+            await super()._wait(seconds, **kwargs)
+
+        async def _status(self, hook: VideoGatewayHook) -> StatusResult:
+            TIMING.asked.append(self._asked)
+            TIMING.sent.append(time.time())
+            return await super()._status(hook)
+
+    Timed.__name__ = Timed.__qualname__ = f"Timed{trigger_class.__name__}"
+    return Timed
 
 
 class _Sampler:
-    """Every second: the emulator's polls served, this process's RSS and CPU seconds, and the
-    emulator's CPU seconds (when its process id is known)."""
+    """Every second: the emulator's polls served, this process's RSS and CPU seconds, the
+    emulator's CPU seconds (when its process id is known) and the generations in flight."""
 
-    def __init__(self, root_url: str, server_pid: int | None = None) -> None:
+    def __init__(self, root_url: str, in_flight: Callable[[], int], server_pid: int | None = None) -> None:
         self.url = f"{root_url}/_emulator/stats"
+        self.in_flight = in_flight
         self.server = psutil.Process(server_pid) if server_pid else None
-        self.samples: list[tuple[float, int, int, float, float]] = []
+        self.samples: list[tuple[float, int, int, float, float, int]] = []
         self.stop = asyncio.Event()
 
     async def run(self) -> None:
@@ -261,7 +318,7 @@ class _Sampler:
                 async with session.get(self.url) as answer:
                     polls = int((await answer.json())["polls_served"])
                 server = sum(self.server.cpu_times()[:2]) if self.server else 0.0
-                self.samples.append((time.time(), polls, rss(), cpu_seconds(), server))
+                self.samples.append((time.time(), polls, rss(), cpu_seconds(), server, self.in_flight()))
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.stop.wait(), 1.0)
 
@@ -285,6 +342,7 @@ class _GcWatch:
         return {
             "cpu_seconds": sum(c for _, _, c in self.pauses),
             "longest": max((w for _, w, _ in self.pauses), default=0.0),
+            "longest_cpu": max((c for _, _, c in self.pauses), default=0.0),
             "full_collections": sum(1 for g, _, _ in self.pauses if g == 2),
         }
 
@@ -297,53 +355,128 @@ async def _watch_loop(stop: asyncio.Event, lags: list[tuple[float, float]]) -> N
         lags.append((time.time(), loop.time() - before - WATCH_STEP))
 
 
+class _Wave:
+    """N jobs started (the models taking turns), each trigger created right after its start, and
+    their events: ``(event time, start time, the event's status, polls and completion stamp)``."""
+
+    def __init__(self, trigger: type[VideoGenerationTrigger], models: Sequence[str], interval: float) -> None:
+        self.trigger, self.models, self.interval = trigger, list(models), interval
+        self.bodies = {m: _body(m) for m in self.models}
+        self.priors = {m: expected_seconds(m, self.bodies[m]) for m in self.models}
+        self.events: list[tuple[float, float, dict[str, Any]]] = []
+        self.created = self.finished = 0
+        self.tag = f"{os.getpid()}-{time.time_ns()}"
+
+    async def run(self, n: int, cap: float, pace: float = 0.0) -> tuple[float, int]:
+        """Start ``n`` jobs (one every ``pace`` seconds, else as fast as they go), wait for every
+        event until ``cap`` (epoch seconds); when the last job was started, and the events missing.
+
+        :data:`START_CONCURRENCY` workers take the jobs in turn, as many submit tasks would: a task
+        per job created at once would itself block the loop for as long as creating them takes.
+        """
+        hook, began, turns = VideoGatewayHook(), time.time(), iter(range(n))
+        tasks: list[asyncio.Task[None]] = []
+
+        async def worker() -> None:
+            for i in turns:
+                model = self.models[i % len(self.models)]
+                if pace:
+                    await asyncio.sleep(max(0.0, began + i * pace - time.time()))
+                started = await hook.astart(model, self.bodies[model], f"avg_bench_{self.tag}_{i}")
+                now = time.time()
+                trigger = self.trigger(
+                    model=model,
+                    operation=dict(started.operation),
+                    deadline=cap + 60.0,
+                    poll_interval=self.interval,
+                    started_at=now,
+                    wait_first=True,
+                    expected=self.priors[model],
+                )
+                self.created += 1
+                tasks.append(asyncio.create_task(self._wait(trigger, now)))
+
+        await asyncio.gather(*(worker() for _ in range(START_CONCURRENCY)))
+        started_all = time.time()
+        _, pending = await asyncio.wait(tasks, timeout=max(1.0, cap - time.time()))
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return started_all, len(pending)
+
+    async def _wait(self, trigger: VideoGenerationTrigger, started: float) -> None:
+        async for event in trigger.run():
+            self.events.append((time.time(), started, _tagged(event.payload, trigger.model)))
+            self.finished += 1
+            return
+
+
+def _trim(payload: dict[str, Any]) -> dict[str, Any]:
+    job = ((payload.get("provider_metadata") or {}).get("gateway") or {}).get("asyncJob") or {}
+    expires = (job.get("result") or {}).get("expiresAt")
+    return {"status": payload.get("status"), "polls": payload.get("polls"), "expires_at_ms": expires}
+
+
+def _tagged(payload: dict[str, Any], model: str) -> dict[str, Any]:
+    return {**_trim(payload), "model": model}
+
+
+def _calls_and_lags(events: Sequence[tuple[float, float, dict[str, Any]]], interval: float) -> dict[str, Any]:
+    """Status calls per completed video and detection lags, from a wave's events."""
+    completed = [e for e in events if e[2]["status"] == "completed" and e[2]["expires_at_ms"]]
+    calls = [e[2]["polls"] or 0 for e in completed]
+    lags = [t - (e["expires_at_ms"] / 1000 - FILE_TTL) for t, _, e in completed]
+    durations = [e["expires_at_ms"] / 1000 - FILE_TTL - started for _, started, e in completed]
+    return {
+        "completed": len(completed),
+        "calls_p50": percentile(calls, 0.5),
+        "calls_p99": percentile(calls, 0.99),
+        "calls_mean": sum(calls) / len(calls) if calls else float("nan"),
+        "lag_p50_s": percentile(lags, 0.5),
+        "lag_p99_s": percentile(lags, 0.99),
+        # What a client calling every interval from the start makes: the calls before the
+        # completion, plus the one that sees it (the official client's way).
+        "calls_every_interval": sum(d // interval + 1 for d in durations) / max(1, len(durations)),
+    }
+
+
 async def client_run(
     variant: Variant,
     n: int,
-    latency: float,
     root_url: str,
     grace: float,
     interval: float = POLL_INTERVAL,
     server_pid: int | None = None,
+    spread: str = SPREAD,
+    warmup: int = WARMUP,
+    warmup_seconds: float = WARMUP_SECONDS,
 ) -> dict[str, Any]:
     """One variant with N triggers, in this (fresh) process; the raw figures."""
-    began = time.time()
-    operations = await _start_jobs(n)
-    started_s = time.time() - began
+    models = spread_models(spread)
+    longest = max(high for _, high in LatencySpread.parse(spread).ranges.values())
+    trigger = _timed(variant.trigger)
+    cold: dict[str, Any] = {}
+    if warmup and variant.learns:
+        warm = _Wave(trigger, models, interval)
+        count = warmup * len(models)
+        await warm.run(count, time.time() + warmup_seconds + longest + grace, pace=warmup_seconds / count)
+        cold = _calls_and_lags(warm.events, interval)
+    del TIMING.asked[:], TIMING.sent[:]
+    wave = _Wave(trigger, models, interval)
+    # What the waves start from: per model, its expected time (s), batch and whether settled.
+    learned = {
+        m: (round(ESTIMATES.factor(m).factor * p, 1), *ESTIMATES.factor(m)[1:])
+        for m, p in wave.priors.items()
+    }
     gc.collect()
     rss_before, cpu_before = rss(), cpu_seconds()
     collections = _GcWatch()
     gc.callbacks.append(collections)
-    cap = time.time() + latency + grace
-    deadline = cap + 60.0
-    sampler, stop = _Sampler(root_url, server_pid), asyncio.Event()
+    sampler, stop = _Sampler(root_url, lambda: wave.created - wave.finished, server_pid), asyncio.Event()
     lags: list[tuple[float, float]] = []
     tasks_bg = [asyncio.create_task(sampler.run()), asyncio.create_task(_watch_loop(stop, lags))]
-    events: list[tuple[float, float, dict[str, Any]]] = []
-
-    async def run_trigger(trigger: VideoGenerationTrigger, created: float) -> None:
-        async for event in trigger.run():
-            events.append((time.time(), created, dict(event.payload)))
-            return
-
-    # As Airflow's TriggerRunner.create_triggers: build the trigger, one task each, yield between.
-    tasks = []
-    for operation in operations:
-        await asyncio.sleep(0)
-        trigger = variant.trigger(
-            model=MODEL,
-            operation=operation,
-            deadline=deadline,
-            poll_interval=interval,
-            started_at=time.time(),
-            wait_first=True,
-        )
-        tasks.append(asyncio.create_task(run_trigger(trigger, time.time())))
-    created_all = time.time()
-    _, pending = await asyncio.wait(tasks, timeout=max(1.0, cap - time.time()))
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
+    began = time.time()
+    started_all, not_finished = await wave.run(n, began + n / 200 + longest + grace)
     ended = time.time()
     cpu_after = cpu_seconds()
     gc.callbacks.remove(collections)
@@ -357,85 +490,77 @@ async def client_run(
     return {
         "variant": variant.key,
         "n": n,
-        "latency": latency,
         "interval": interval,
-        "start_seconds": round(started_s, 2),
+        "spread": spread,
         "began": began,
-        "created_all": created_all,
+        "started_all": started_all,
         "ended": ended,
         "rss_before": rss_before,
         "cpu_total": cpu_after - cpu_before,
         "samples": sampler.samples,
         "lags": lags,
-        "events": [(t, c, _trim(p)) for t, c, p in events],
-        "not_finished": len(pending),
+        "events": wave.events,
+        "asked": list(TIMING.asked),
+        "sent": list(TIMING.sent),
+        "not_finished": not_finished,
         "gc": collections.figures(),
+        "cold": cold,
+        "learned": learned,
         "load": load(),
     }
 
 
-def _trim(payload: dict[str, Any]) -> dict[str, Any]:
-    job = ((payload.get("provider_metadata") or {}).get("gateway") or {}).get("asyncJob") or {}
-    expires = (job.get("result") or {}).get("expiresAt")
-    return {"status": payload.get("status"), "polls": payload.get("polls"), "expires_at_ms": expires}
+def _per_second(times: Sequence[float]) -> int:
+    """The most of ``times`` that fall in one second."""
+    counts: dict[int, int] = {}
+    for t in times:
+        counts[int(t)] = counts.get(int(t), 0) + 1
+    return max(counts.values(), default=0)
 
 
 def summarize(raw: dict[str, Any]) -> dict[str, Any]:
     """The reported figures from one client run."""
-    n, samples, events, interval = raw["n"], raw["samples"], raw["events"], raw["interval"]
-    completed = [e for e in events if e[2]["status"] == "completed" and e[2]["expires_at_ms"]]
-    first_done = min((e[2]["expires_at_ms"] / 1000 - FILE_TTL for e in completed), default=raw["ended"])
-    # Steady window: every trigger created and past its first poll, no job completed yet.
-    lo, hi = raw["created_all"] + interval * 1.1 + 1, first_done - 0.5
-    window = [s for s in samples if lo <= s[0] <= hi]
-    if len(window) < 3:  # too short (a saturated loop): all samples after creation
-        window = [s for s in samples if s[0] >= raw["created_all"]]
+    n, samples = raw["n"], raw["samples"]
+    after_starts = [s for s in samples if s[0] >= raw["started_all"]]
     steady: dict[str, Any] = {}
-    if len(window) >= 2:
-        (t0, p0, _, c0, e0), (t1, p1, _, c1, e1) = window[0], window[-1]
-        polls = max(1, p1 - p0)
+    if len(after_starts) >= 2:
+        (t0, p0, _, c0, e0, _), (t1, p1, _, c1, e1, _) = after_starts[0], after_starts[-1]
         steady = {
-            "seconds": round(t1 - t0, 1),
-            "polls_per_s": (p1 - p0) / (t1 - t0),
-            "cpu_ms_per_poll": 1000 * (c1 - c0) / polls,
-            "rss_in_flight": max(s[2] for s in window),
+            "cpu_ms_per_call": 1000 * (c1 - c0) / max(1, p1 - p0),
             "client_cores": (c1 - c0) / (t1 - t0),
             "emulator_cores": (e1 - e0) / (t1 - t0),
         }
-    lags = [lag for _, lag in raw["lags"]]
-    detection = [t - (e["expires_at_ms"] / 1000 - FILE_TTL) for t, _, e in completed]
-    waited = [max(0.0, (e["expires_at_ms"] / 1000 - FILE_TTL) - created) for _, created, e in completed]
-    polls_total = sum(e[2]["polls"] or 0 for e in events)
-    rss_in_flight = steady.get("rss_in_flight") or max((s[2] for s in samples), default=raw["rss_before"])
+    peak = max(samples, key=lambda s: s[5], default=None)
+    lateness = [sent - asked for asked, sent in zip(raw["asked"], raw["sent"], strict=True)]
+    block = [lag for _, lag in raw["lags"]]
     return {
         "variant": raw["variant"],
         "n": n,
-        "latency": raw["latency"],
-        "interval": interval,
-        "completed": len(completed),
+        "interval": raw["interval"],
+        "spread": raw["spread"],
         "not_finished": raw["not_finished"],
-        "kib_per_generation": (rss_in_flight - raw["rss_before"]) / 1024 / n,
-        "cpu_ms_per_poll": steady.get("cpu_ms_per_poll"),
-        "cpu_ms_per_poll_whole_run": 1000 * raw["cpu_total"] / max(1, polls_total),
-        "polls_per_s": steady.get("polls_per_s"),
-        "polls_per_s_needed": n / interval,
-        "steady_seconds": steady.get("seconds"),
-        "max_block_s": max(lags, default=float("nan")),
-        "p99_block_s": percentile(lags, 0.99),
-        "lag_p50_s": percentile(detection, 0.5),
-        "lag_p99_s": percentile(detection, 0.99),
-        "calls_per_video": polls_total / max(1, len(events)),
-        # What a client polling exactly every 5 s from the same moment makes: the polls before the
-        # completion, plus the one that sees it.
-        "calls_per_video_5s": sum(w // interval + 1 for w in waited) / max(1, len(waited)),
-        "start_seconds": raw["start_seconds"],
-        "client_cores": steady.get("client_cores"),
-        "emulator_cores": steady.get("emulator_cores"),
-        "gc_share": raw["gc"]["cpu_seconds"] / raw["cpu_total"]
-        if raw.get("gc") and raw["cpu_total"]
-        else None,
-        "gc_longest_s": raw["gc"]["longest"] if raw.get("gc") else None,
-        "gc_full_collections": raw["gc"]["full_collections"] if raw.get("gc") else None,
+        **_calls_and_lags(raw["events"], raw["interval"]),
+        "in_flight_peak": peak[5] if peak else 0,
+        "kib_per_generation": (peak[2] - raw["rss_before"]) / 1024 / max(1, peak[5]) if peak else None,
+        "calls": len(lateness),
+        "calls_per_s_asked_peak": _per_second(raw["asked"]),
+        "calls_per_s_made_peak": _per_second(raw["sent"]),
+        "call_lateness_p99_s": percentile(lateness, 0.99),
+        "on_time_share": sum(1 for late in lateness if late <= 1.0) / max(1, len(lateness)),
+        "max_block_s": max(block, default=float("nan")),
+        "p99_block_s": percentile(block, 0.99),
+        "start_seconds": round(raw["started_all"] - raw["began"], 1),
+        **steady,
+        "gc_share": raw["gc"]["cpu_seconds"] / raw["cpu_total"] if raw["cpu_total"] else None,
+        "gc_longest_s": raw["gc"]["longest"],
+        "gc_longest_cpu_s": raw["gc"]["longest_cpu"],
+        "gc_full_collections": raw["gc"]["full_collections"],
+        "cold": raw["cold"],
+        "learned": raw["learned"],
+        "by_model": {
+            model: _calls_and_lags([e for e in raw["events"] if e[2].get("model") == model], raw["interval"])
+            for model in sorted({e[2].get("model") for e in raw["events"]} - {None})
+        },
         "load": raw["load"],
     }
 
@@ -445,14 +570,16 @@ def _child(args: argparse.Namespace) -> int:
         client_run(
             BY_KEY[args.child],
             args.n,
-            args.latency,
             args.root_url,
             args.grace,
             args.interval,
             args.server_pid,
+            args.spread,
+            args.warmup,
+            args.warmup_seconds,
         )
     )
-    sys.stdout.write(RESULT_MARKER + json.dumps(raw) + "\n")
+    sys.stdout.write(RESULT_MARKER + json.dumps(summarize(raw)) + "\n")
     return 0
 
 
@@ -461,29 +588,6 @@ def _child(args: argparse.Namespace) -> int:
 
 def _gateway_env(emulator: Any) -> dict[str, str]:
     return {"AIRFLOW_CONN_AI_GATEWAY_DEFAULT": emulator.connection_json(timeout=60)}
-
-
-def _client_command(
-    variant: str, n: int, latency: float, root_url: str, grace: float, interval: float, server_pid: int | None
-) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "benchmarks.triggerer_scale",
-        "--child",
-        variant,
-        "--n",
-        str(n),
-        "--latency",
-        str(latency),
-        "--root-url",
-        root_url,
-        "--grace",
-        str(grace),
-        "--interval",
-        str(interval),
-        *(["--server-pid", str(server_pid)] if server_pid else []),
-    ]
 
 
 def _airflow_env(home: Path) -> dict[str, str]:
@@ -500,40 +604,41 @@ def run_client(
     emulator: Any,
     variant: str,
     n: int,
-    latency: float,
     grace: float,
     env: dict[str, str],
     profile: Path | None = None,
     interval: float = POLL_INTERVAL,
+    spread: str = SPREAD,
+    warmup: int = WARMUP,
+    warmup_seconds: float = WARMUP_SECONDS,
 ) -> dict[str, Any]:
     """One variant in a fresh process; with ``profile``, under ``py-spy record``."""
-    command = _client_command(variant, n, latency, emulator.root_url, grace, interval, emulator.pid)
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.triggerer_scale",
+        *("--child", variant, "--n", str(n), "--root-url", emulator.root_url, "--grace", str(grace)),
+        *("--interval", str(interval), "--spread", spread),
+        *("--warmup", str(warmup), "--warmup-seconds", str(warmup_seconds)),
+        *(["--server-pid", str(emulator.pid)] if emulator.pid else []),
+    ]
     if profile is not None:
         spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        command = [
-            spy,
-            "record",
-            "--nonblocking",
-            "--rate",
-            "200",
-            "--format",
-            "speedscope",
-            "-o",
-            str(profile),
-            "--",
-            *command,
-        ]
+        command = [spy, "record", "--nonblocking", "--rate", "200", "--format", "speedscope"]
+        command += ["-o", str(profile), "--", *command]
+    longest = max(high for _, high in LatencySpread.parse(spread).ranges.values())
     done = subprocess.run(
         command,
         capture_output=True,
         text=True,
         cwd=REPO,
         env={**os.environ, **env},
-        timeout=latency + grace + 600,
+        timeout=warmup_seconds + 2 * (longest + grace) + n / 50 + 600,
     )
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
-            return summarize(json.loads(line[len(RESULT_MARKER) :]))
+            result: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
+            return result
     raise RuntimeError(
         f"{variant} N={n} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     )
@@ -544,36 +649,48 @@ def in_loop(
     variants: Sequence[str],
     sync_max: int,
     grace: float,
-    latency: float | None = None,
     interval: float = POLL_INTERVAL,
+    spread: str = SPREAD,
+    warmup: int = WARMUP,
+    warmup_seconds: float = WARMUP_SECONDS,
 ) -> list[dict[str, Any]]:
-    """Every variant at every N (the baselines right after ours, against the same emulator)."""
+    """Every variant at every N, one after the other against the same emulator (reset between)."""
     from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        env = _airflow_env(Path(tmp))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        EmulatorProcess(
+            latency=5.0, latency_spread=spread, file_ttl=FILE_TTL, startup_timeout=120
+        ) as emulator,
+    ):
+        env = {**_airflow_env(Path(tmp)), **_gateway_env(emulator)}
         for n in sizes:
-            job_latency = latency or latency_for(n)
-            with EmulatorProcess(latency=job_latency, file_ttl=FILE_TTL, startup_timeout=120) as emulator:
-                env.update(_gateway_env(emulator))
-                for key in variants:
-                    if key == "httpx_sync" and n > sync_max:
-                        print(f"  skipped {key} at N={n:,} (over --sync-max {sync_max:,})", file=sys.stderr)
-                        continue
-                    emulator.reset()
-                    print(
-                        f"  {key} N={n:,} (latency {job_latency:g} s, load {load()}) ...",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    result = run_client(emulator, key, n, job_latency, grace, env, interval=interval)
-                    print(f"    {json.dumps(result)}", file=sys.stderr, flush=True)
-                    results.append(result)
+            for key in variants:
+                if key == "httpx_sync" and n > sync_max:
+                    print(f"  skipped {key} at N={n:,} (over --sync-max {sync_max:,})", file=sys.stderr)
+                    continue
+                emulator.reset()
+                print(f"  {key} N={n:,} (load {load()}) ...", file=sys.stderr, flush=True)
+                result = run_client(
+                    emulator,
+                    key,
+                    n,
+                    grace,
+                    env,
+                    interval=interval,
+                    spread=spread,
+                    warmup=warmup,
+                    warmup_seconds=warmup_seconds,
+                )
+                print(f"    {json.dumps(result)}", file=sys.stderr, flush=True)
+                results.append(result)
     return results
 
 
 def in_loop_table(results: Sequence[dict[str, Any]]) -> str:
+    """Calls, lag and whether the loop kept up, per variant and N (ratios against the trigger's
+    own figure at the same N)."""
     ours = {r["n"]: r for r in results if r["variant"] == "aiohttp_shared"}
     rows = []
     for r in results:
@@ -583,14 +700,14 @@ def in_loop_table(results: Sequence[dict[str, Any]]) -> str:
                 r["n"],
                 BY_KEY[r["variant"]].label,
                 f"{r['completed']:,}/{r['n']:,}",
-                round(r["kib_per_generation"], 1),
-                r["cpu_ms_per_poll"],
-                ratio(r["cpu_ms_per_poll"], base["cpu_ms_per_poll"] if base else None),
-                f"{r['polls_per_s'] or 0:,.0f} / {r['polls_per_s_needed']:,.0f}",
-                round(r["max_block_s"], 3),
+                f"{r['calls_p50']:g} / {r['calls_p99']:g}",
+                ratio(r["calls_mean"], base["calls_mean"] if base else None),
+                r["calls_every_interval"],
                 r["lag_p50_s"],
                 r["lag_p99_s"],
-                f"{r['calls_per_video']:.2f} ({r['calls_per_video_5s']:.2f})",
+                f"{r['calls_per_s_made_peak']:,} / {r['calls_per_s_asked_peak']:,}",
+                r["call_lateness_p99_s"],
+                round(r["max_block_s"], 3),
                 r["load"],
             )
         )
@@ -598,43 +715,54 @@ def in_loop_table(results: Sequence[dict[str, Any]]) -> str:
         "N",
         "trigger",
         "done",
-        "KiB/gen",
-        "CPU ms/poll",
-        "vs ours",
-        "polls/s (needed)",
-        "max block s",
+        "calls/video p50 / p99",
+        "calls vs ours",
+        "1 call per interval",
         "lag p50 s",
         "lag p99 s",
-        "calls/video (1 per interval)",
+        "calls/s made / asked (peak)",
+        "call late p99 s",
+        "max block s",
         "load",
     )
     return table(headers, rows)
 
 
-def cores_table(results: Sequence[dict[str, Any]]) -> str:
-    """Where the time goes: cores used by the client and by the emulator while every job is
-    pending, and the client's time in the cyclic garbage collector."""
-    rows = [
-        (
-            r["n"],
-            BY_KEY[r["variant"]].label,
-            r.get("client_cores"),
-            r.get("emulator_cores"),
-            f"{100 * r['gc_share']:.0f} %" if r.get("gc_share") is not None else None,
-            r.get("gc_longest_s"),
-            r.get("gc_full_collections"),
-            r["load"],
+def cost_table(results: Sequence[dict[str, Any]]) -> str:
+    """Memory, CPU and the garbage collector, per variant and N; and the warm-up (cold start)."""
+    rows = []
+    for r in results:
+        cold = r.get("cold") or {}
+        rows.append(
+            (
+                r["n"],
+                BY_KEY[r["variant"]].label,
+                f"{r['in_flight_peak']:,}",
+                r.get("kib_per_generation"),
+                r.get("cpu_ms_per_call"),
+                r.get("client_cores"),
+                r.get("emulator_cores"),
+                f"{100 * r['gc_share']:.0f} %" if r.get("gc_share") is not None else None,
+                r.get("gc_longest_s"),
+                r.get("gc_longest_cpu_s"),
+                r.get("gc_full_collections"),
+                f"{cold['calls_p50']:g} / {cold['calls_p99']:g}" if cold else "-",
+                r["load"],
+            )
         )
-        for r in results
-    ]
     headers = (
         "N",
         "trigger",
+        "in flight (peak)",
+        "KiB/gen",
+        "CPU ms/call",
         "client cores",
         "emulator cores",
-        "GC share of client CPU",
+        "GC share of CPU",
         "longest GC pause s",
+        "its CPU s",
         "full GCs",
+        "warm-up calls/video p50 / p99",
         "load",
     )
     return table(headers, rows)
@@ -663,7 +791,7 @@ with DAG("bench_deferred_sensors", schedule=None, max_active_tasks={slots}, max_
 def _start_sync(emulator: Any, n: int) -> list[dict[str, Any]]:
     """Start N identical jobs from this process; the submit task's XCom of each."""
     config = protocol.GatewayConfig(api_key=emulator.api_key, base_url=emulator.base_url)
-    body, now, out = _body(), time.time(), []
+    body, now, out = _body(MODEL), time.time(), []
     with httpx.Client(timeout=60) as client:
         for i in range(n):
             key = f"avg_real_{now:.0f}_{i}"
@@ -679,6 +807,7 @@ def _start_sync(emulator: Any, n: int) -> list[dict[str, Any]]:
                     "operation": started.operation,
                     "idempotency_key": key,
                     "submitted_at": now,
+                    "request": {"duration": body.get("duration")},
                 }
             )
     return out
@@ -861,26 +990,29 @@ def real_table(r: dict[str, Any]) -> str:
 
 def run(
     sizes: Sequence[int] = SIZES,
-    variants: Sequence[str] = tuple(BY_KEY),
+    variants: Sequence[str] = DEFAULT_VARIANTS,
     real: int = 1000,
     sync_max: int = 5000,
     grace: float = 60.0,
     observe: float = 60.0,
     slots: int = 8,
     real_timeout: float = 3600.0,
-    latency: float | None = None,
     interval: float = POLL_INTERVAL,
+    spread: str = SPREAD,
+    warmup: int = WARMUP,
+    warmup_seconds: float = WARMUP_SECONDS,
 ) -> dict[str, Any]:
     """Every measurement; the figures and the tables as text."""
-    results = in_loop(sizes, variants, sync_max, grace, latency, interval)
+    results = in_loop(sizes, variants, sync_max, grace, interval, spread, warmup, warmup_seconds)
     text = (
-        f"Triggers in one event loop, polling every {interval:g} s against the emulator in another "
-        f"process (CPU and polls/s while every job is pending; 'vs ours' = CPU per poll over "
-        f"VideoGenerationTrigger's at the same N; calls/video in brackets: a poll per interval)\n\n"
+        f"Triggers in one event loop against the emulator in another process, job latencies drawn "
+        f"from {spread!r}, poll interval {interval:g} s ('calls vs ours': mean calls per video over "
+        f"VideoGenerationTrigger's at the same N; '1 call per interval': what calling every "
+        f"{interval:g} s from the start makes for the same jobs)\n\n"
         + in_loop_table(results)
-        + "\n\nWhere the time goes (cores: while every job is pending; garbage collector: over the "
-        + "whole run)\n\n"
-        + cores_table(results)
+        + "\n\nWhat it costs (cores and CPU per call: after the last start; garbage collector: the "
+        + "whole wave; warm-up: the same process's first jobs, a cold start)\n\n"
+        + cost_table(results)
     )
     out: dict[str, Any] = {"in_loop": results}
     if real:
@@ -898,7 +1030,7 @@ def run(
     return out
 
 
-def profile(n: int, out_dir: Path, variant: str = "aiohttp_shared") -> Path:
+def profile(n: int, out_dir: Path, variant: str = "aiohttp_shared", spread: str = SPREAD) -> Path:
     """Record one client run under py-spy (speedscope JSON in ``out_dir``); prints the summary."""
     from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 
@@ -906,10 +1038,10 @@ def profile(n: int, out_dir: Path, variant: str = "aiohttp_shared") -> Path:
     path = out_dir / f"triggerer_scale_{variant}_{n}.speedscope.json"
     with (
         tempfile.TemporaryDirectory() as tmp,
-        EmulatorProcess(latency=latency_for(n), file_ttl=FILE_TTL) as emulator,
+        EmulatorProcess(latency=5.0, latency_spread=spread, file_ttl=FILE_TTL) as emulator,
     ):
         env = {**_airflow_env(Path(tmp)), **_gateway_env(emulator)}
-        result = run_client(emulator, variant, n, latency_for(n), 60.0, env, profile=path)
+        result = run_client(emulator, variant, n, 60.0, env, profile=path, spread=spread)
     print(json.dumps(result))
     return path
 
@@ -919,14 +1051,41 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--sizes", type=int, nargs="+", default=list(SIZES), help="trigger counts (default 1000 5000 10000)"
+        "--sizes", type=int, nargs="+", default=list(SIZES), help="trigger counts (default 1000 10000)"
     )
-    parser.add_argument("--variants", nargs="+", default=list(BY_KEY), choices=list(BY_KEY))
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(DEFAULT_VARIANTS),
+        choices=list(BY_KEY),
+        help="default: aiohttp_shared fixed_schedule",
+    )
+    parser.add_argument(
+        "--spread",
+        default=SPREAD,
+        help="the emulator's job latencies: per model a range in seconds, the models of the jobs "
+        "(grammar: airflow_video_gen.devtools.emulator.latencies; default: five models over 40-120 s)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=WARMUP,
+        help=f"warm-up jobs per model before a learning variant's wave; 0 skips (default {WARMUP})",
+    )
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=WARMUP_SECONDS,
+        help=f"seconds over which the warm-up jobs start (default {WARMUP_SECONDS:g})",
+    )
     parser.add_argument(
         "--sync-max", type=int, default=5000, help="largest N for the sync httpx baseline (default 5000)"
     )
     parser.add_argument(
-        "--grace", type=float, default=60.0, help="seconds after the latency before a run is cut (default 60)"
+        "--grace",
+        type=float,
+        default=60.0,
+        help="seconds after the longest latency before a wave is cut (default 60)",
     )
     parser.add_argument(
         "--real", type=int, default=1000, help="deferred sensors in a real triggerer; 0 skips (default 1000)"
@@ -938,7 +1097,7 @@ def main(argv: list[str] | None = None) -> int:
         "--slots", type=int, default=8, help="LocalExecutor slots for the real triggerer run (default 8)"
     )
     parser.add_argument(
-        "--interval", type=float, default=POLL_INTERVAL, help="seconds between polls (default 5)"
+        "--interval", type=float, default=POLL_INTERVAL, help="poll interval in seconds (default 5)"
     )
     parser.add_argument("--profile", type=int, metavar="N", help="py-spy profile of N triggers, then exit")
     parser.add_argument(
@@ -946,14 +1105,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--child", choices=list(BY_KEY), help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--latency", type=float, help="emulator job latency in seconds (default 30 + N/500)")
     parser.add_argument("--root-url", help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return _child(args)
     if args.profile:
-        print(profile(args.profile, args.profile_dir))
+        print(profile(args.profile, args.profile_dir, spread=args.spread))
         return 0
     print(describe_machine())
     out = run(
@@ -964,8 +1122,10 @@ def main(argv: list[str] | None = None) -> int:
         args.grace,
         args.observe,
         args.slots,
-        latency=args.latency,
         interval=args.interval,
+        spread=args.spread,
+        warmup=args.warmup,
+        warmup_seconds=args.warmup_seconds,
     )
     print(out["table"])
     return 0

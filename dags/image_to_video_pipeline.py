@@ -1,8 +1,14 @@
 """Every image under a prefix, through every chosen model: stage, submit, wait (deferred), archive.
 
 Trigger it from the UI with your own ``source`` (a local folder or an ``s3://`` prefix), ``models``
-and ``prompt``. Images x models are mapped with dynamic task mapping, so 20 images and 3 models make
-60 generations; while they render, no worker slot is held (the sensors wait in the triggerer).
+and ``prompt``. An image already animated with the same model and parameters (its video is in the
+``archive`` prefix) is not paid for again: its archived video is reused, unless ``reprocess``.
+
+Images x models (20 images and 3 models make 60 generations) are cut into batches of
+``batch_size``, and the four tasks of each batch are mapped over the batches: each task does its
+step for every video of its batch, several at once, and each video keeps its own record, failure,
+idempotency key and retry. While the videos render, no worker slot is held (each batch waits in
+the triggerer). ``batch_size=1`` is one task per video and step.
 """
 
 from __future__ import annotations
@@ -11,16 +17,20 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param, task, task_group
 
-from airflow_video_gen.operators.archive import ArchiveVideoOperator
-from airflow_video_gen.operators.staging import StageImageOperator
-from airflow_video_gen.operators.submit import GatewaySubmitOperator
-from airflow_video_gen.sensors.generation import VideoGenerationSensor
+from airflow_video_gen.operators.batch import (
+    BatchArchiveVideoOperator,
+    BatchStageImageOperator,
+    BatchSubmitOperator,
+)
+from airflow_video_gen.sensors.batch import BatchGenerationSensor
 
 SAMPLES = str(Path(__file__).parent / "sample_images")
 BUCKET = os.environ.get("AIRFLOW_VIDEO_GEN_BUCKET", "airflow-video-gen")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+#: Videos per task instance by default (see docs/benchmarks.md, section 3).
+BATCH_SIZE = 25
 
 with DAG(
     dag_id="image_to_video_pipeline",
@@ -47,12 +57,23 @@ with DAG(
         "staging": Param(f"s3://{BUCKET}/staging/", type="string"),
         "archive": Param(f"s3://{BUCKET}/videos/", type="string"),
         "pattern": Param("", type="string", description="Only image names containing this text"),
+        "batch_size": Param(
+            BATCH_SIZE,
+            type="integer",
+            minimum=1,
+            description="Videos per task instance (1: one task per video and step)",
+        ),
+        "reprocess": Param(
+            False,
+            type="boolean",
+            description="Generate again even where the archive already has this request's video (billed)",
+        ),
     },
 ) as dag:
 
     @task
-    def plan(params: dict | None = None) -> list[dict[str, str]]:
-        """One entry per (image, model): the source image and the model to animate it with."""
+    def plan(params: dict | None = None) -> list[list[dict[str, str]]]:
+        """The (image, model) pairs to animate, in batches of ``batch_size``."""
         assert params is not None
         source, pattern = str(params["source"]), str(params.get("pattern") or "")
         if source.startswith("s3://"):
@@ -66,24 +87,27 @@ with DAG(
         images = [i for i in images if pattern in i.rsplit("/", 1)[-1] and "mask" not in i]
         if not images:
             raise ValueError(f"no images under {source!r}")
-        return [{"image": image, "model": model} for image in images for model in params["models"]]
+        pairs = [{"image": image, "model": model} for image in images for model in params["models"]]
+        size = int(params["batch_size"])
+        return [pairs[i : i + size] for i in range(0, len(pairs), size)]
 
-    pairs = plan()
+    # The four tasks of a batch run as soon as the one before them in the same batch is done.
+    @task_group(group_id="batch", prefix_group_id=False)
+    def animate(batch: list[dict[str, str]]) -> None:
+        staged = BatchStageImageOperator(
+            task_id="stage", images=batch, dest_s3_uri="{{ params.staging }}", fix=True
+        )
+        submitted = BatchSubmitOperator(
+            task_id="submit",
+            requests=staged.output,
+            text="{{ params.prompt }}",
+            duration="{{ params.duration }}",
+            # An image x model x prompt already archived is not paid for again, unless reprocess is set.
+            skip_if_archived="{{ '' if params.reprocess else params.archive }}",
+        )
+        generated = BatchGenerationSensor(task_id="wait", submissions=submitted.output, poll_interval=2)
+        BatchArchiveVideoOperator(
+            task_id="archive", generations=generated.output, dest_s3_uri="{{ params.archive }}"
+        )
 
-    staged = StageImageOperator.partial(
-        task_id="stage", dest_s3_uri="{{ params.staging }}", fix=True
-    ).expand_kwargs(pairs)
-
-    submitted = GatewaySubmitOperator.partial(
-        task_id="submit",
-        text="{{ params.prompt }}",
-        duration="{{ params.duration }}",
-    ).expand_kwargs(staged.output.zip(pairs).map(lambda s: {"image": s[0]["s3_uri"], "model": s[1]["model"]}))
-
-    generated = VideoGenerationSensor.partial(task_id="wait", poll_interval=2).expand(
-        submission=submitted.output
-    )
-
-    ArchiveVideoOperator.partial(task_id="archive", dest_s3_uri="{{ params.archive }}").expand(
-        generation=generated.output
-    )
+    animate.expand(batch=plan())

@@ -1,7 +1,8 @@
 """The family tables of the documentation: made from the families' data, committed in the pages.
 
 A page holds pairs of markers such as ``<!-- parameters:kling -->`` ... ``<!-- /parameters:kling -->``
-(kinds: parameters, models, facts, notes of a family; ``models:all``, ``families:all``).
+(kinds: parameters, models, facts, notes of a family; ``models:all``, ``families:all``,
+``latency:all``).
 ``python docs/family_tables.py`` (``make docs-tables``) rewrites what lies between them; ``--check``
 changes nothing and exits 1 listing the stale pages.
 
@@ -416,6 +417,27 @@ def families_table(link: str = "families/") -> str:
     )
 
 
+def latency_table(link: str = "families/") -> str:
+    """Each model's prior for the polling schedule: its expected time for its default duration,
+    what each second of video adds and the resolutions that take longer."""
+    rows = []
+    for f in BUILT_IN_FAMILIES:
+        for spec in f.models.values():
+            latency = f.latency_of(spec)
+            duration = spec.default_duration or 5
+            factors = ", ".join(f"`{value}` x{_number(factor)}" for value, factor in latency.resolutions)
+            rows.append(
+                (
+                    f"`{spec.id}`",
+                    f"[{f.label}]({link}{f.name}.md)",
+                    f"{_number(round(latency.minimum(duration), 1))} s ({duration} s of video)",
+                    f"{_number(latency.base)} s + {_number(latency.per_second)} s per second of video",
+                    factors or "—",
+                )
+            )
+    return _table(("Model", "Family", "Expected time", "Formula", "Resolution factors"), rows)
+
+
 # ------------------------------------------------------------------------------------ pages
 
 _FAMILY_TABLES = {
@@ -424,7 +446,7 @@ _FAMILY_TABLES = {
     "facts": facts_table,
     "notes": notes_list,
 }
-_ALL_TABLES = {"models": all_models_table, "families": families_table}
+_ALL_TABLES = {"models": all_models_table, "families": families_table, "latency": latency_table}
 
 
 def render(kind: str, name: str, page: str = "index.md") -> str:
@@ -436,7 +458,8 @@ def render(kind: str, name: str, page: str = "index.md") -> str:
         return _ALL_TABLES[kind](posixpath.relpath("families", posixpath.dirname(page) or ".") + "/")
     if kind not in _FAMILY_TABLES:
         raise ValueError(
-            f"unknown marker kind {kind!r}; kinds are {', '.join(_FAMILY_TABLES)}, models:all, families:all"
+            f"unknown marker kind {kind!r}; kinds are {', '.join(_FAMILY_TABLES)}, "
+            f"{', '.join(f'{k}:all' for k in _ALL_TABLES)}"
         )
     return _FAMILY_TABLES[kind](get_family(name))
 

@@ -2,6 +2,10 @@
 
 Airflow reads its configuration when first imported, so each test process (each xdist worker) gets
 its own ``AIRFLOW_HOME`` with a SQLite database and a DAGs folder before anything imports Airflow.
+Tests that run DAGs (``dag.test()``, a local Airflow on free ports) therefore need no xdist group
+and spread over the workers. A group (``xdist_group``) is for tests that share what two processes
+cannot both have: the fixed ports of the docs' shell samples (``airflow``), a stack started once
+per process for several tests (``reliability``).
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES"] = "airflow.* airflow_video_gen.*"
 (_HOME / "dags").mkdir()
 
+import shutil  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 import pytest  # noqa: E402
 
+from tests.airflow_harness import SHARED_DIR_ENV  # noqa: E402
 from tests.imaging import make_image  # noqa: E402
 from tests.media import FIXTURE_IMAGES, ImageHost, Mp4, read_mp4  # noqa: E402
 
@@ -30,6 +36,32 @@ if TYPE_CHECKING:
     from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 
 API_KEY = "sk-e2e-test-key-0123456789"
+
+# The folder the processes of this run share (the migrated database of ``tests.airflow_harness``):
+# made by the process pytest starts, before it starts any xdist worker, and removed when it ends.
+_SHARED_DIR = None if os.environ.get(SHARED_DIR_ENV) else tempfile.mkdtemp(prefix="avg-tests-")
+if _SHARED_DIR:
+    os.environ[SHARED_DIR_ENV] = _SHARED_DIR
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SHARED_DIR:
+        shutil.rmtree(_SHARED_DIR, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the longest tests first: those with a ``timeout`` marker, longest first, then the
+    ``slow`` ones, then the rest (otherwise in collection order). xdist hands out the tests of no
+    group in this order, so a long test starts early instead of ending alone after all the others."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+
+    def rank(item: pytest.Item) -> tuple[float, bool]:
+        timeout = item.get_closest_marker("timeout")
+        seconds = float(timeout.args[0]) if timeout is not None and timeout.args else 0.0
+        return (-seconds, item.get_closest_marker("slow") is None)
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")

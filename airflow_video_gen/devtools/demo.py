@@ -139,11 +139,12 @@ def _report_failure(airflow: Any, run_id: str) -> None:
 
 
 def _results(airflow: Any, run_id: str) -> list[dict[str, Any]]:
-    waits = airflow.xcoms(DAG_ID, run_id, "wait")
-    archives = airflow.xcoms(DAG_ID, run_id, "archive")
+    # The DAG's tasks each handle a batch: one record per video, per map index.
+    waits = [record for batch in airflow.xcoms(DAG_ID, run_id, "wait") for record in batch]
+    archives = [record for batch in airflow.xcoms(DAG_ID, run_id, "archive") for record in batch]
     rows = []
     for generation, archived in zip(waits, archives, strict=True):
-        for video in archived["videos"]:
+        for video in archived.get("videos") or []:
             rows.append(
                 {
                     "model": generation["model"],

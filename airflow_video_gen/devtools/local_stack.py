@@ -34,7 +34,9 @@ TASK_PRELOAD = (
     "airflow_video_gen.operators.archive",
     "airflow_video_gen.operators.staging",
     "airflow_video_gen.operators.submit",
+    "airflow_video_gen.operators.batch",
     "airflow_video_gen.sensors.generation",
+    "airflow_video_gen.sensors.batch",
 )
 
 
@@ -79,8 +81,12 @@ class LocalAirflow:
     :param env: Extra environment (connections as ``AIRFLOW_CONN_*``, settings).
     :param parallelism: LocalExecutor worker slots (default 4).
     :param components: Which components to run (default all four).
+    :param executor: ``[core] executor`` (default ``LocalExecutor``); another one brings its own workers,
+        started with :meth:`start_component` (e.g. ``airflow celery worker`` for the ``CeleryExecutor``).
     :param quick_tasks: Start tasks from a preloaded forkserver and free their slots sooner
         (:func:`quick_task_settings`; default ``False``, Airflow's defaults).
+    :param prepare: ``airflow`` commands run once the database is migrated, before any component
+        starts (``[["teams", "create", "video"]]``; default none).
     """
 
     def __init__(
@@ -92,19 +98,25 @@ class LocalAirflow:
         parallelism: int = 4,
         components: Sequence[str] = COMPONENTS,
         quick_tasks: bool = False,
+        executor: str = "LocalExecutor",
+        prepare: Sequence[Sequence[str]] = (),
     ) -> None:
         self.home = Path(home).resolve()
         self.dags_folder = Path(dags_folder).resolve()
         self.components = tuple(components)
+        self.prepare = [list(command) for command in prepare]
         self.api_port = free_port()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, IO[bytes]] = {}
+        self._launch: dict[str, tuple[list[str], dict[str, str], Path | None]] = {}
+        self._kept_down: set[str] = set()
+        self._migrated = False
         self.env = {
             **os.environ,
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": executor,
             "AIRFLOW__CORE__PARALLELISM": str(parallelism),
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(max(parallelism, 16)),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
@@ -151,36 +163,71 @@ class LocalAirflow:
         return done.stdout
 
     def start(self) -> None:
-        """Migrate the database, then start every component and wait for the api-server."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "logs").mkdir(exist_ok=True)
-        self.cli("db", "migrate")
+        """Migrate the database (unless :meth:`migrate` has), then start every component and wait for
+        the api-server."""
+        if not self._migrated:
+            self.migrate()
         for name in self.components:
             self.start_component(name)
         if "api-server" in self.components:
             self._wait_api()
 
-    def start_component(self, name: str) -> None:
-        """Start (or restart) one component, its output appended to ``logs/<name>.out``."""
+    def migrate(self) -> None:
+        """Migrate the database and run the ``prepare`` commands: what every component needs first.
+        Components of one's own (:meth:`start_component`) may start after it, before :meth:`start`."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "logs").mkdir(exist_ok=True)
+        self.cli("db", "migrate")
+        for command in self.prepare:
+            self.cli(*command)
+        self._migrated = True
+
+    def start_component(
+        self,
+        name: str,
+        command: Sequence[str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        """Start (or restart) one component, its output appended to ``logs/<name>.out``.
+
+        :param name: The component's name: ``airflow <name>`` runs unless ``command`` is given.
+        :param command: The ``airflow`` subcommand and its arguments (``["celery", "worker"]``), so that
+            several components can run one command; a restart reuses the last one given.
+        :param env: This component's environment on top of the stack's.
+        :param cwd: Its working directory (default: this process's).
+        """
+        if command is not None or name not in self._launch:
+            args = [self.airflow, *(command or [name])]
+            if name == "api-server":
+                args += ["--host", "127.0.0.1", "--port", str(self.api_port)]
+            self._launch[name] = (args, dict(env or {}), cwd)
+        args, component_env, component_cwd = self._launch[name]
         log = self._logs.get(name) or open(self.home / "logs" / f"{name}.out", "ab")  # noqa: SIM115
         self._logs[name] = log
-        args = [self.airflow, name]
-        if name == "api-server":
-            args += ["--host", "127.0.0.1", "--port", str(self.api_port)]
+        self._kept_down.discard(name)
         self.processes[name] = subprocess.Popen(
             args,
-            env=self.env,
+            env={**self.env, **component_env},
+            cwd=component_cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
-    def kill_component(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to a component's whole process group (SIGKILL: no goodbye)."""
+    def kill_component(self, name: str, sig: int = signal.SIGKILL, *, keep_down: bool = False) -> None:
+        """Send ``sig`` to a component's whole process group (SIGKILL: no goodbye).
+
+        :param keep_down: The component is not started again: its end is no longer taken for a
+            crash of the stack (by :meth:`wait_for_run` and the other waits) until it is restarted.
+        """
         process = self.processes[name]
         _signal_group(process, sig)
         process.wait(timeout=30)
+        if keep_down:
+            self._kept_down.add(name)
 
     def stop(self) -> None:
         """Stop every component: SIGTERM to each process group, then SIGKILL to what is left."""
@@ -217,7 +264,7 @@ class LocalAirflow:
 
     def _check_alive(self) -> None:
         for name, process in self.processes.items():
-            if process.poll() is not None:
+            if name not in self._kept_down and process.poll() is not None:
                 raise StackError(f"{name} exited with {process.returncode}:\n{self.log_tail(name)}")
 
     # ---------------------------------------------------------------------------------- runs

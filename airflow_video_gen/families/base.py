@@ -107,6 +107,34 @@ class ImageRules:
 
 
 @dataclass(frozen=True)
+class Latency:
+    """How long a model's generations take at least, as a rule: the prior of the polling schedule
+    (:mod:`airflow_video_gen.polling`), whose first status call of a wait comes after it.
+
+    The typical minimum of a generation is ``base + per_second * duration``, times the factor of
+    its resolution. The figures are rough; the trigger corrects them from the completions it sees.
+
+    :param base: Seconds that do not depend on the video's length (queue, set-up, encoding).
+    :param per_second: Seconds added per second of video.
+    :param resolutions: Factors by resolution value (the top-level ``resolution``, or the option
+        that plays :data:`OUTPUT_RESOLUTION`), as ``(value, factor)`` pairs; any other value is 1.
+    """
+
+    base: float
+    per_second: float = 0.0
+    resolutions: tuple[tuple[str, float], ...] = ()
+
+    def minimum(self, duration: float, resolution: str | None = None) -> float:
+        """Seconds a generation of ``duration`` seconds at ``resolution`` takes at least, as a rule."""
+        factor = dict(self.resolutions).get(resolution or "", 1.0)
+        return (self.base + self.per_second * duration) * factor
+
+
+#: The prior of a model no family declares one for.
+DEFAULT_LATENCY = Latency(base=10.0, per_second=2.0)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One gateway model id and what it can do.
 
@@ -121,6 +149,7 @@ class ModelSpec:
     :param audio_default: Whether the model makes audio when nothing turns it on or off.
     :param listed: In the seed's tables; ``False`` for a newer id of a known family, checked with
         the family's version-independent rules only.
+    :param latency: How long its generations take at least, when it differs from the family's.
     """
 
     id: str
@@ -132,6 +161,7 @@ class ModelSpec:
     capabilities: frozenset[str] = frozenset()
     audio_default: bool = False
     listed: bool = True
+    latency: Latency | None = None
 
 
 class WireModel(BaseModel):
@@ -282,6 +312,8 @@ class Family:
     :param rules: Cross-field rules (mutual exclusions, version gates on values).
     :param default_size: Output (width, height) when neither resolution nor aspect ratio says.
     :param notes: Where the seed contradicts itself and which reading is taken.
+    :param latency: How long its models' generations take at least (:class:`Latency`); a
+        model's own ``latency`` wins.
     """
 
     name: str
@@ -304,6 +336,11 @@ class Family:
     rules: tuple[Rule, ...] = ()
     default_size: tuple[int, int] = (1280, 720)
     notes: tuple[str, ...] = field(default=())
+    latency: Latency = DEFAULT_LATENCY
+
+    def latency_of(self, spec: ModelSpec) -> Latency:
+        """The prior of a model of this family: its own, else the family's."""
+        return spec.latency or self.latency
 
     def models_with(self, capability: str) -> list[str]:
         """Model ids of this family that have ``capability``."""

@@ -6,7 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from airflow_video_gen.families.base import OUTPUT_RESOLUTION, Family, ModelSpec, Plays, ProviderOptions
+from airflow_video_gen.families.base import (
+    OUTPUT_RESOLUTION,
+    Family,
+    Latency,
+    ModelSpec,
+    Plays,
+    ProviderOptions,
+)
 
 
 class GrokOptions(ProviderOptions):
@@ -38,6 +45,8 @@ GROK = Family(
     image_sets_aspect=True,
     documented_settings=frozenset({"duration", "aspectRatio"}),
     default_size=(854, 480),
+    # A rough typical minimum (the polling schedule's prior, corrected by what the trigger sees).
+    latency=Latency(base=10.0, per_second=3.0, resolutions=(("720p", 1.4),)),
     notes=(
         "The seed gives no duration default; 5 s is what the local emulator renders when none is "
         "set, and nothing is sent.",

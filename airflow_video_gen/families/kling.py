@@ -21,6 +21,7 @@ from airflow_video_gen.families.base import (
     Family,
     Image,
     ImageRules,
+    Latency,
     ModelSpec,
     Plays,
     ProviderOptions,
@@ -270,6 +271,7 @@ KLING = Family(
                 resolutions=None,
                 default_resolution=None,
                 capabilities=frozenset({AUDIO, CFG_SCALE, SOUND, VOICES, MULTI_SHOT, ELEMENTS}),
+                latency=Latency(base=40.0, per_second=8.0),
             ),
             ModelSpec(
                 "klingai/kling-v2.6-i2v",
@@ -287,6 +289,7 @@ KLING = Family(
                 default_duration=5,
                 resolutions=None,
                 default_resolution=None,
+                latency=Latency(base=20.0, per_second=4.0),
             ),
         )
     },
@@ -306,6 +309,8 @@ KLING = Family(
     documented_settings=frozenset({"duration", "aspectRatio"}),
     rules=(_one_motion_feature, _voices, _multi_shot, _camera, _masks),
     default_size=(1280, 720),
+    # Rough typical minimums (the polling schedule's prior, corrected by what the trigger sees).
+    latency=Latency(base=30.0, per_second=6.0),
     notes=(
         "voiceList: the parameter table says v3.0+, the voice-generation section and its example use "
         "v2.6; the permissive reading wins, so voices are accepted on v2.6 and v3.0.",

@@ -16,6 +16,7 @@ from airflow_video_gen.families.base import (
     RETURN_LAST_FRAME,
     Family,
     Image,
+    Latency,
     ModelSpec,
     Plays,
     ProviderOptions,
@@ -47,6 +48,7 @@ class SeedanceOptions(ProviderOptions):
 
 _FULL = ("854x480", "1280x720", "1920x1080")
 _ALL = frozenset({LAST_FRAME})
+_HD = (("1920x1080", 1.5),)
 
 SEEDANCE = Family(
     name="seedance",
@@ -80,6 +82,7 @@ SEEDANCE = Family(
                 default_duration=5,
                 resolutions=_FULL,
                 default_resolution=None,
+                latency=Latency(base=8.0, per_second=2.5, resolutions=_HD),
             ),
             ModelSpec(
                 "bytedance/seedance-v1.0-lite-i2v",
@@ -89,6 +92,7 @@ SEEDANCE = Family(
                 resolutions=_FULL[:2],
                 default_resolution=None,
                 capabilities=_ALL | {REFERENCES},
+                latency=Latency(base=12.0, per_second=3.0, resolutions=_HD),
             ),
         )
     },
@@ -102,6 +106,8 @@ SEEDANCE = Family(
     aspect_ratios=("16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"),
     documented_settings=frozenset({"duration", "resolution", "aspectRatio"}),
     default_size=(1280, 720),
+    # Rough typical minimums (the polling schedule's prior, corrected by what the trigger sees).
+    latency=Latency(base=15.0, per_second=4.0, resolutions=_HD),
     notes=(
         "All Seedance models output MP4 at 24 fps; any other fps is refused.",
         "The seed gives no duration or resolution default; 5 s (the examples' value) and 1280x720 are "

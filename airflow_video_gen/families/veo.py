@@ -11,6 +11,7 @@ from airflow_video_gen.families.base import (
     AUDIO_SWITCH,
     RESIZE_MODE,
     Family,
+    Latency,
     ModelSpec,
     Plays,
     ProviderOptions,
@@ -33,7 +34,13 @@ class VeoOptions(ProviderOptions):
     )
 
 
-def _veo(model_id: str, description: str) -> ModelSpec:
+_HD = (("1080p", 1.4),)
+#: Rough typical minimums (the polling schedule's prior, corrected by what the trigger sees).
+_LATENCY = Latency(base=20.0, per_second=5.0, resolutions=_HD)
+_FAST = Latency(base=10.0, per_second=3.0, resolutions=_HD)
+
+
+def _veo(model_id: str, description: str, latency: Latency | None = None) -> ModelSpec:
     return ModelSpec(
         id=model_id,
         description=description,
@@ -42,6 +49,7 @@ def _veo(model_id: str, description: str) -> ModelSpec:
         resolutions=("720p", "1080p"),
         default_resolution="720p",
         capabilities=frozenset({AUDIO}),
+        latency=latency,
     )
 
 
@@ -53,9 +61,9 @@ VEO = Family(
         m.id: m
         for m in (
             _veo("google/veo-3.1-generate-001", "Latest model with audio"),
-            _veo("google/veo-3.1-fast-generate-001", "Fast generation"),
+            _veo("google/veo-3.1-fast-generate-001", "Fast generation", _FAST),
             _veo("google/veo-3.0-generate-001", "Previous generation, 1080p max"),
-            _veo("google/veo-3.0-fast-generate-001", "Faster generation, lower quality"),
+            _veo("google/veo-3.0-fast-generate-001", "Faster generation, lower quality", _FAST),
         )
     },
     default_model="google/veo-3.1-fast-generate-001",
@@ -63,6 +71,7 @@ VEO = Family(
     creator_prefixes=("google/veo-",),
     documented_settings=frozenset({"duration", "resolution"}),
     default_size=(1280, 720),
+    latency=_LATENCY,
     notes=(
         "The seed calls veo-3.1 'the model with audio' but gates audio on no model; audio is accepted "
         "on every Veo model.",

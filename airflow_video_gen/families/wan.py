@@ -10,6 +10,7 @@ from airflow_video_gen.families.base import (
     AUDIO,
     AUDIO_SWITCH,
     Family,
+    Latency,
     ModelSpec,
     Plays,
     ProviderOptions,
@@ -42,7 +43,12 @@ def _audio_url(ctx: RuleContext) -> None:
         ctx.warn(f"audioUrl {url[:80]!r} does not end in .wav or .mp3; Wan takes WAV or MP3 audio (3-30 s)")
 
 
-def _wan(model_id: str, description: str, *, audio_default: bool) -> ModelSpec:
+_HD = (("1920x1080", 1.5),)
+
+
+def _wan(
+    model_id: str, description: str, *, audio_default: bool, latency: Latency | None = None
+) -> ModelSpec:
     return ModelSpec(
         id=model_id,
         description=description,
@@ -52,6 +58,7 @@ def _wan(model_id: str, description: str, *, audio_default: bool) -> ModelSpec:
         default_resolution=None,
         capabilities=frozenset({AUDIO}),
         audio_default=audio_default,
+        latency=latency,
     )
 
 
@@ -63,7 +70,12 @@ WAN = Family(
         m.id: m
         for m in (
             _wan("alibaba/wan-v2.6-i2v", "Standard model with audio", audio_default=True),
-            _wan("alibaba/wan-v2.6-i2v-flash", "Fast generation", audio_default=False),
+            _wan(
+                "alibaba/wan-v2.6-i2v-flash",
+                "Fast generation",
+                audio_default=False,
+                latency=Latency(base=12.0, per_second=3.0, resolutions=_HD),
+            ),
         )
     },
     default_model="alibaba/wan-v2.6-i2v-flash",
@@ -73,6 +85,8 @@ WAN = Family(
     text_required=True,
     documented_settings=frozenset({"duration", "resolution"}),
     rules=(_audio_url,),
+    # Rough typical minimums (the polling schedule's prior, corrected by what the trigger sees).
+    latency=Latency(base=25.0, per_second=5.0, resolutions=_HD),
     notes=(
         "The seed gives no duration default; 5 s is what the local emulator renders when none is "
         "set, and nothing is sent.",

@@ -1,19 +1,18 @@
 """ArchiveVideoOperator: finished videos streamed from the gateway into S3, with their provenance.
 
-Each video goes straight from the gateway's download into an S3 multipart upload (one part in
-memory at a time; never the whole file), hashed on the way. Next to it: a JSON sidecar saying
-where it came from and a contact-sheet PNG, decoded with PyAV from the stored object by ranged
-reads. An Airflow Asset event is emitted per video, so downstream DAGs can run on new videos.
+Each video goes straight from the gateway's download into an S3 multipart upload (a few parts
+sent at once while the download goes on; never the whole file), hashed on the way. Next to it: a
+JSON sidecar saying where it came from and a contact-sheet PNG, decoded with PyAV from the stored
+object by ranged reads. An Airflow Asset event is emitted per video, so downstream DAGs can run on new videos.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, suppress
 from datetime import datetime, timezone
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator
@@ -24,15 +23,25 @@ from airflow_video_gen.failures import gateway_failure, s3_failure
 from airflow_video_gen.families import family_for_model
 from airflow_video_gen.families.base import LAST_FRAME_METADATA, RETURN_LAST_FRAME
 from airflow_video_gen.hooks.gateway import DEFAULT_MAX_VIDEO_BYTES, VideoGatewayHook
+from airflow_video_gen.operators.archive_index import key_segment, write_index
+from airflow_video_gen.operators.lineage import (
+    LineageMixin,
+    archived_objects,
+    image_inputs,
+    image_sources,
+)
 from airflow_video_gen.protocol import GatewayError, NotFoundError, VideoTooLargeError
 from airflow_video_gen.request.images import MAX_IMAGE_BYTES
+from airflow_video_gen.utils.gallery_links import ArchivedVideosS3Link, VideoGalleryLink
 from airflow_video_gen.utils.media import VideoReadError, contact_sheet
 from airflow_video_gen.utils.redaction import redact, redact_url
 from airflow_video_gen.utils.s3 import (
+    DEFAULT_MAX_CONCURRENCY,
     DEFAULT_PART_SIZE,
     S3ConflictError,
     S3ObjectReader,
     StoreResult,
+    check_max_concurrency,
     check_part_size,
     head_object,
     join_uri,
@@ -54,7 +63,6 @@ EXTENSIONS = {
     "image/jpeg": "jpg",
     "image/webp": "webp",
 }
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def videos_asset(alias: str) -> Asset:
@@ -67,31 +75,22 @@ def videos_asset(alias: str) -> Asset:
     return Asset(name=alias)
 
 
-def key_segment(value: str) -> str:
-    """A value made safe as one S3 key segment: ``bytedance/seedance-v1.0-pro`` ->
-    ``bytedance-seedance-v1.0-pro``; never empty, ``.`` or ``..``."""
-    segment = _UNSAFE.sub("-", value).strip("-.")[:200]
-    return segment or "unnamed"
-
-
 def _iso(epoch: Any) -> str | None:
     if not isinstance(epoch, (int, float)):
         return None
     return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def image_sources(request: Any, path: str = "") -> list[dict[str, Any]]:
-    """The input images a submission's ``request`` names: ``{"param", "source", "size"?, "sha256"?}``."""
-    found: list[dict[str, Any]] = []
-    if isinstance(request, Mapping):
-        if isinstance(request.get("source"), str):
-            return [{"param": path or "image", **request}]
-        for key, item in request.items():
-            found += image_sources(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(request, list):
-        for i, item in enumerate(request):
-            found += image_sources(item, f"{path}[{i}]")
-    return found
+def reused_record(generation: Any) -> dict[str, Any] | None:
+    """The archive record a submit task with ``skip_if_archived`` found, marked ``reused``; ``None``
+    for a generation to archive."""
+    if (
+        isinstance(generation, Mapping)
+        and generation.get("reused")
+        and isinstance(generation.get("archived"), Mapping)
+    ):
+        return {**generation["archived"], "reused": True}
+    return None
 
 
 def check_generation(generation: Any) -> dict[str, Any]:
@@ -111,10 +110,10 @@ def check_generation(generation: Any) -> dict[str, Any]:
     return dict(generation)
 
 
-class ArchiveVideoOperator(BaseOperator):
+class ArchiveVideoOperator(LineageMixin, BaseOperator):
     """Archives the videos of a completed generation to S3, streamed, with provenance.
 
-    For each video: ``video-<i>.<ext>`` (its sha256 in the object's metadata), ``video-<i>.json``
+    For each video: ``video-<i>.<ext>`` (its sha256 in the object's tags), ``video-<i>.json``
     (the sidecar: model, prompt, parameters, operation, idempotency key, timings, warnings,
     provider metadata, source images, size and sha256, what PyAV reads of the video) and
     ``video-<i>-contact.png``, all under ``<dest_s3_uri><model>/<idempotency key>/``. A last frame
@@ -128,10 +127,19 @@ class ArchiveVideoOperator(BaseOperator):
     gateway delivered to the team's own upload destination (``{"type": "uploaded"}``) has no bytes
     to fetch: only its sidecar is written, saying ``"delivered": "uploaded"``.
 
+    The result is also written to ``<dest_s3_uri><model>/requests/<fingerprint>.json``, the index a
+    submit task with ``skip_if_archived`` reads (:mod:`~airflow_video_gen.operators.archive_index`).
+    Given such a task's reused submission, archive returns the record it found, marked
+    ``"reused": True``, and stores nothing.
+
     Returns ``{"videos": [{"s3_uri", "size", "sha256", "media_type", "sidecar_s3_uri",
-    "contact_sheet_s3_uri", "delivered_elsewhere"}], "model", "idempotency_key"}`` plus
-    ``"last_frame_s3_uri"`` when the generation returned a last frame. A video delivered elsewhere
-    is listed with ``"s3_uri": None`` and ``"delivered_elsewhere": True``.
+    "contact_sheet_s3_uri", "delivered_elsewhere"}], "model", "idempotency_key", "aws_conn_id"}``
+    plus ``"last_frame_s3_uri"`` when the generation returned a last frame. A video delivered
+    elsewhere is listed with ``"s3_uri": None`` and ``"delivered_elsewhere": True``.
+
+    The task shows two extra links: ``Video``, its page in the gallery of Airflow's UI, and
+    ``S3``, the archived objects in the AWS console (on the connection's own endpoint when it has
+    an ``endpoint_url``).
 
     :param generation: The generation sensor's XCom (``wait.output``). Base64 videos are listed
         there by size only; their bytes are read again from the gateway (status is safe to
@@ -139,8 +147,10 @@ class ArchiveVideoOperator(BaseOperator):
     :param dest_s3_uri: An ``s3://bucket/prefix/`` prefix (ending in ``/``). Templated.
     :param overwrite: Replace objects that hold different bytes (default ``False``: fail).
     :param max_video_bytes: Refuse videos larger than this (default 4 GiB).
-    :param part_size: Bytes per multipart part, the memory held per upload (default 8 MiB;
-        at least 5 MiB).
+    :param part_size: Bytes per multipart part (default 8 MiB; at least 5 MiB).
+    :param max_concurrency: Parts uploaded at once while the download goes on (default 4; 1 to
+        16). An upload holds about ``part_size * (max_concurrency + 1)`` bytes in memory (40 MiB by
+        default).
     :param contact_sheet_tiles: Frames on the contact sheet (default 12; 0 for no contact sheet).
     :param asset_alias: Name of the :class:`~airflow.sdk.AssetAlias` through which an asset event
         is emitted for each archived video, on the asset of the same name (:func:`videos_asset`);
@@ -154,6 +164,7 @@ class ArchiveVideoOperator(BaseOperator):
     template_fields: Sequence[str] = ("generation", "dest_s3_uri", "aws_conn_id", "gateway_conn_id")
     template_fields_renderers = {"generation": "json"}
     ui_color = "#efe3ff"
+    operator_extra_links = (VideoGalleryLink(), ArchivedVideosS3Link())
 
     def __init__(
         self,
@@ -163,6 +174,7 @@ class ArchiveVideoOperator(BaseOperator):
         overwrite: bool = False,
         max_video_bytes: int = DEFAULT_MAX_VIDEO_BYTES,
         part_size: int = DEFAULT_PART_SIZE,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         contact_sheet_tiles: int = 12,
         asset_alias: str | None = DEFAULT_ASSET_ALIAS,
         aws_conn_id: str | None = "aws_default",
@@ -174,6 +186,7 @@ class ArchiveVideoOperator(BaseOperator):
             kwargs["outlets"] = [*(kwargs.get("outlets") or []), *outlets]
         super().__init__(**kwargs)
         check_part_size(part_size, max_video_bytes)
+        check_max_concurrency(max_concurrency)
         if isinstance(dest_s3_uri, str) and "{{" not in dest_s3_uri:
             join_uri(dest_s3_uri, "check")
         self.generation = generation
@@ -181,6 +194,7 @@ class ArchiveVideoOperator(BaseOperator):
         self.overwrite = overwrite
         self.max_video_bytes = max_video_bytes
         self.part_size = part_size
+        self.max_concurrency = max_concurrency
         self.contact_sheet_tiles = contact_sheet_tiles
         self.asset_alias = asset_alias
         self.aws_conn_id = aws_conn_id
@@ -188,16 +202,51 @@ class ArchiveVideoOperator(BaseOperator):
 
     # ------------------------------------------------------------------------------------- run
 
+    def lineage_at_start(self) -> tuple[list[str], list[str]]:
+        """The images the generation's request names (none for videos archived before)."""
+        if reused_record(self.generation) is not None:
+            return [], []
+        try:
+            return image_inputs(check_generation(self.generation).get("request")), []
+        except AirflowFailException:
+            return [], []  # refused with its message when the task runs
+
     def execute(self, context: Any) -> dict[str, Any]:
+        reused = reused_record(self.generation)
+        if reused is not None:
+            self.log.info(
+                "%s: this request's videos were archived before (%s); nothing new to archive",
+                reused.get("model"),
+                ", ".join(str(v.get("s3_uri")) for v in reused.get("videos", [])),
+            )
+            return reused
+        result = self.archive(context)
+        self._announce(context, [result])
+        return result
+
+    @cached_property
+    def s3_client(self) -> Any:
+        """The boto3 S3 client of ``aws_conn_id``, made once per task (a batch shares it)."""
+        return s3_hook(self.aws_conn_id).get_conn()
+
+    def archive(self, context: Any, hook: VideoGatewayHook | None = None) -> dict[str, Any]:
+        """Archive the videos of ``generation``: what the task does before it announces them (a
+        batch archives each of its generations with it, then announces them all).
+
+        :param hook: The gateway hook to download with (default: one of the generation's
+            connection, made and closed here).
+        """
         generation = check_generation(self.generation)
+        self.record_images(generation.get("request"))
         model = str(generation["model"])
         key = str(generation.get("idempotency_key") or "") or key_segment(json.dumps(generation["operation"]))
         try:
             base = join_uri(str(self.dest_s3_uri), key_segment(model), key_segment(key), "")
         except ValueError as exc:
             raise AirflowFailException(f"{type(self).__name__} dest_s3_uri: {exc}") from exc
-        client = s3_hook(self.aws_conn_id).get_conn()
-        hook = VideoGatewayHook(follow_connection(self.gateway_conn_id, generation))
+        client = self.s3_client
+        own_hook = hook is None
+        hook = hook or VideoGatewayHook(follow_connection(self.gateway_conn_id, generation))
         try:
             fetched = _Fetched(hook, generation, partial(gateway_failure, self, context))
             last_frame = self._archive_last_frame(client, fetched, base, context)
@@ -208,11 +257,23 @@ class ArchiveVideoOperator(BaseOperator):
         except (ClientError, BotoCoreError) as exc:
             raise s3_failure(self, context, exc, param="dest_s3_uri", uri=base) from exc
         finally:
-            hook.close()
-        self._announce(context, videos, model, key)
-        result: dict[str, Any] = {"videos": videos, "model": model, "idempotency_key": key}
+            if own_hook:
+                hook.close()
+        result: dict[str, Any] = {
+            "videos": videos,
+            "model": model,
+            "idempotency_key": key,
+            "aws_conn_id": self.aws_conn_id,
+        }
         if last_frame:
             result["last_frame_s3_uri"] = last_frame
+        self.record_lineage(outputs=archived_objects(result))
+        fingerprint = generation.get("fingerprint")
+        if isinstance(fingerprint, str) and fingerprint:
+            try:
+                write_index(client, str(self.dest_s3_uri), fingerprint, result)
+            except (ClientError, BotoCoreError) as exc:
+                raise s3_failure(self, context, exc, param="dest_s3_uri", uri=base) from exc
         return result
 
     def _store(
@@ -243,6 +304,7 @@ class ArchiveVideoOperator(BaseOperator):
                     content_type=media_type,
                     overwrite=self.overwrite,
                     part_size=self.part_size,
+                    max_concurrency=self.max_concurrency,
                 ),
                 f"download for {uri}",
             )
@@ -336,10 +398,10 @@ class ArchiveVideoOperator(BaseOperator):
         self.log.info("%s: %s (%d bytes, sha256 %s)", uri, stored.outcome, stored.size, stored.sha256)
         sidecar_uri = join_uri(base, f"video-{index}.json")
         contact_uri = join_uri(base, f"video-{index}-contact.png") if self.contact_sheet_tiles else None
-        missing = [
-            u for u in (sidecar_uri, contact_uri) if u and head_object(client, *parse_s3_uri(u)) is None
-        ]
-        if stored.outcome == "unchanged" and not missing:
+        # Only a video stored before can have its sidecar and contact sheet already.
+        if stored.outcome == "unchanged" and all(
+            head_object(client, *parse_s3_uri(u)) is not None for u in (sidecar_uri, contact_uri) if u
+        ):
             self.log.info("%s, its sidecar and contact sheet are already archived; left as they are", uri)
             return self._entry(stored, media_type, sidecar_uri, contact_uri)
         probe: dict[str, Any] = {}
@@ -445,6 +507,7 @@ class ArchiveVideoOperator(BaseOperator):
             "request": request,
             "operation": generation.get("operation"),
             "idempotency_key": generation.get("idempotency_key"),
+            "fingerprint": generation.get("fingerprint"),
             "submitted_at": _iso(submitted),
             "completed_at": _iso(completed),
             "elapsed_s": elapsed,
@@ -461,7 +524,8 @@ class ArchiveVideoOperator(BaseOperator):
             else None,
         }
 
-    def _announce(self, context: Any, videos: list[dict[str, Any]], model: str, key: str) -> None:
+    def _announce(self, context: Any, results: Sequence[Mapping[str, Any]]) -> None:
+        """An asset event per video of ``results`` (archive records, one per generation)."""
         if not self.asset_alias:
             return
         events = context.get("outlet_events") if isinstance(context, Mapping) else None
@@ -470,28 +534,31 @@ class ArchiveVideoOperator(BaseOperator):
             return
         asset = videos_asset(self.asset_alias)
         accessor = events[AssetAlias(self.asset_alias)]
-        videos = [video for video in videos if not video.get("delivered_elsewhere")]
-        for video in videos:
-            extra = {
-                "s3_uri": video["s3_uri"],
-                "sha256": video["sha256"],
-                "size": video["size"],
-                "media_type": video["media_type"],
-                "model": model,
-                "idempotency_key": key,
-                "sidecar_s3_uri": video["sidecar_s3_uri"],
-            }
-            accessor.add(asset, extra=extra)
+        announced = []
+        for result in results:
+            for video in result["videos"]:
+                if video.get("delivered_elsewhere"):
+                    continue
+                extra = {
+                    "s3_uri": video["s3_uri"],
+                    "sha256": video["sha256"],
+                    "size": video["size"],
+                    "media_type": video["media_type"],
+                    "model": result["model"],
+                    "idempotency_key": result["idempotency_key"],
+                    "sidecar_s3_uri": video["sidecar_s3_uri"],
+                }
+                accessor.add(asset, extra=extra)
+                announced.append(video["s3_uri"])
         # Airflow also records one event of the declared outlet itself, without the alias: the task's
         # summary, for DAGs scheduled on the asset rather than the alias.
-        events[asset].extra = {
-            "videos": [video["s3_uri"] for video in videos],
-            "model": model,
-            "idempotency_key": key,
-        }
+        summary: dict[str, Any] = {"videos": announced}
+        generations = [{"model": r["model"], "idempotency_key": r["idempotency_key"]} for r in results]
+        summary |= generations[0] if len(generations) == 1 else {"generations": generations}
+        events[asset].extra = summary
         self.log.info(
             "Asset events for %d video(s) through alias %r (asset %r)",
-            len(videos),
+            len(announced),
             self.asset_alias,
             asset.name,
         )

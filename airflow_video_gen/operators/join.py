@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_video_gen.failures import retry_note, s3_failure
 from airflow_video_gen.hooks.gateway import DEFAULT_MAX_VIDEO_BYTES
+from airflow_video_gen.operators.lineage import LineageMixin, object_named
 from airflow_video_gen.utils.media import ConcatError, VideoReadError, concat_mp4
 from airflow_video_gen.utils.s3 import (
     DEFAULT_PART_SIZE,
@@ -89,7 +90,7 @@ def _file_chunks(path: Path) -> Iterator[Iterator[bytes]]:
         yield iter(lambda: file.read(_CHUNK), b"")
 
 
-class JoinVideosOperator(BaseOperator):
+class JoinVideosOperator(LineageMixin, BaseOperator):
     """Joins videos stored in S3 end to end into one MP4, stored in S3.
 
     Each clip is streamed from S3 into a temporary directory of the worker (never whole in memory),
@@ -146,12 +147,21 @@ class JoinVideosOperator(BaseOperator):
         self.part_size = part_size
         self.aws_conn_id = aws_conn_id
 
+    def lineage_at_start(self) -> tuple[list[str], list[str]]:
+        """The clips ``videos`` names, and ``dest_s3_uri`` when it names the object."""
+        try:
+            inputs = clip_uris(self.videos)
+        except ValueError:
+            inputs = []  # refused with its message when the task runs
+        return inputs, object_named(self.dest_s3_uri)
+
     def execute(self, context: Any) -> dict[str, Any]:
         try:
             uris = clip_uris(self.videos)
             parse_s3_uri(str(self.dest_s3_uri), key_required=False)
         except ValueError as exc:
             raise AirflowFailException(f"{type(self).__name__}: {exc}") from exc
+        self.record_lineage(inputs=uris)
         client = s3_hook(self.aws_conn_id).get_conn()
         with tempfile.TemporaryDirectory(prefix="avg-join-") as tmp:
             folder = Path(tmp)
@@ -175,6 +185,7 @@ class JoinVideosOperator(BaseOperator):
             dest = str(self.dest_s3_uri)
             uri = join_uri(dest, f"joined-{file_sha256(joined)}.mp4") if is_prefix(dest) else dest
             stored = self._store(client, uri, joined)
+        self.record_lineage(outputs=[uri])
         self.log.info("%s: %s (%d bytes, sha256 %s)", uri, stored.outcome, stored.size, stored.sha256)
         return {"s3_uri": uri, "size": stored.size, "sha256": stored.sha256, "duration_s": probe.duration_s}
 

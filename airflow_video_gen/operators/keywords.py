@@ -26,6 +26,8 @@ COMMON_TEMPLATE_FIELDS = (
     "provider_options",
     "gateway_conn_id",
     "aws_conn_id",
+    "skip_if_archived",
+    "callback_url",
 )
 
 

@@ -11,6 +11,7 @@ import hashlib
 import io
 import math
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from PIL import Image, ImageOps
 from airflow_video_gen.failures import retry_note, s3_failure
 from airflow_video_gen.families import Family, get_family
 from airflow_video_gen.families.base import ImageRules
+from airflow_video_gen.operators.lineage import LineageMixin, object_named
 from airflow_video_gen.request.checks import start_check
 from airflow_video_gen.request.errors import InvalidVideoRequest, Issue
 from airflow_video_gen.request.image_rules import check_images
@@ -80,6 +82,22 @@ def download_image(url: str, *, max_bytes: int, timeout: float = 30.0) -> bytes:
             if len(data) > max_bytes:
                 raise ImageInputError(f"{redact_url(url)} sent more than {max_bytes:,} bytes; refused")
     return bytes(data)
+
+
+def shown_image(image: Any, *, quote: bool = False) -> str:
+    """An image input as messages show it: a path or ``s3://`` URI as given (quoted with
+    ``quote``), a URL without its query, or the size of image data (never the data itself)."""
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return f"<{len(image):,} bytes>"
+    if isinstance(image, str):
+        text = image.strip()
+        if text.lower().startswith(("http://", "https://")):
+            return redact_url(text)
+        named = text.startswith(("s3://", "/", "./", "file:")) and "\n" not in text
+        if text.startswith("data:") or (len(text) > 80 and not named):
+            return f"<{len(text):,} characters of image data>"
+        return repr(text) if quote else text
+    return type(image).__name__
 
 
 def held(source: ImageSource) -> tuple[bytes, ImageProbe]:
@@ -197,7 +215,7 @@ def fix_image(
     return data, fixes
 
 
-class StageImageOperator(BaseOperator):
+class StageImageOperator(LineageMixin, BaseOperator):
     """Checks an input image against a model's requirements, stores it in S3 and presigns it.
 
     Re-staging the same image is a no-op: by default the object key is the sha256 of the bytes,
@@ -282,16 +300,12 @@ class StageImageOperator(BaseOperator):
         return AirflowFailException(f"{type(self).__name__} {_PARAM}={self._shown()}{for_what}: {message}")
 
     def _shown(self) -> str:
-        if isinstance(self.image, (bytes, bytearray, memoryview)):
-            return f"<{len(self.image):,} bytes>"
-        if isinstance(self.image, str):
-            text = self.image.strip()
-            if text.lower().startswith(("http://", "https://")):
-                return redact_url(text)
-            if len(text) > 80 or text.startswith("data:"):
-                return f"<{len(text):,} characters of image data>"
-            return repr(text)
-        return type(self.image).__name__
+        return shown_image(self.image, quote=True)
+
+    @cached_property
+    def s3_client(self) -> Any:
+        """The boto3 S3 client of ``aws_conn_id``, made once per task (a batch shares it)."""
+        return s3_hook(self.aws_conn_id).get_conn()
 
     def read_image(self, target: str | None, context: Any = None) -> ImageSource:
         """The input as bytes with its probe, from whichever form it came in.
@@ -306,9 +320,8 @@ class StageImageOperator(BaseOperator):
                 data = download_image(url, max_bytes=self.max_bytes, timeout=self.http_timeout)
                 source = parse_image(data).replace(origin=redact_url(url))
             elif source.kind == "s3":
-                client = s3_hook(self.aws_conn_id).get_conn()
                 bucket, key = parse_s3_uri(source.origin)
-                data = read_object(client, bucket, key, max_bytes=self.max_bytes)
+                data = read_object(self.s3_client, bucket, key, max_bytes=self.max_bytes)
                 source = parse_image(data).replace(origin=source.origin)
             held(source)
         except ValueError as exc:  # unusable images, too large, a missing S3 object, a bad URI
@@ -340,13 +353,30 @@ class StageImageOperator(BaseOperator):
 
     # ------------------------------------------------------------------------------------- run
 
+    def lineage_at_start(self) -> tuple[list[str], list[str]]:
+        """The image named by ``image`` (not read), and ``dest_s3_uri`` when it names the object."""
+        try:
+            inputs = [parse_image(self.image, paths="defer").origin]
+        except ValueError:
+            inputs = []  # refused with its message when the task runs
+        return inputs, object_named(self.dest_s3_uri)
+
     def execute(self, context: Any) -> dict[str, Any]:
+        return self.stage(context)
+
+    def stage(self, context: Any, *, presign: bool = True) -> dict[str, Any]:
+        """Read, check (and fix) ``image``, store it and presign it: what the task does, for one
+        image (a batch stages each of its images with it).
+
+        :param presign: Add the presigned ``url`` (default ``True``).
+        """
         try:
             family, model = target_family(self.model, self.family)
         except ValueError as exc:
             raise AirflowFailException(f"{type(self).__name__}: {exc}") from exc
         target = f"{model} ({family.label})" if family and model else None
         source = self.read_image(target, context)
+        self.record_lineage(inputs=[source.origin])
         data, probe = held(source)
         where = source.origin[5:] if source.origin.startswith("path:") else source.origin
         self.log.info(
@@ -366,7 +396,9 @@ class StageImageOperator(BaseOperator):
             left = self._issues(family, model, source)
             if left:
                 raise self._refuse(left, target, "fix=True could not repair it; supply another image.")
-        return self._store(source, fixes, context)
+        result = self._store(source, fixes, context, presign=presign)
+        self.record_lineage(outputs=[result["s3_uri"]])
+        return result
 
     def _destination(self, data: bytes, probe: ImageProbe) -> str:
         dest = str(self.dest_s3_uri)
@@ -379,12 +411,15 @@ class StageImageOperator(BaseOperator):
             raise AirflowFailException(f"{type(self).__name__} dest_s3_uri: {exc}") from exc
         return dest
 
-    def _store(self, source: ImageSource, fixes: list[str], context: Any = None) -> dict[str, Any]:
+    def _store(
+        self, source: ImageSource, fixes: list[str], context: Any = None, *, presign: bool = True
+    ) -> dict[str, Any]:
         data, probe = held(source)
         dest = self._destination(data, probe)
-        client = s3_hook(self.aws_conn_id).get_conn()
         try:
-            stored = put_bytes(client, dest, data, content_type=probe.media_type, overwrite=self.overwrite)
+            stored = put_bytes(
+                self.s3_client, dest, data, content_type=probe.media_type, overwrite=self.overwrite
+            )
         except S3ConflictError as exc:
             raise AirflowFailException(f"{type(self).__name__} dest_s3_uri: {exc}") from exc
         except (ClientError, BotoCoreError) as exc:
@@ -393,11 +428,11 @@ class StageImageOperator(BaseOperator):
             self.log.info("%s already holds this image (sha256 %s); not written again", dest, stored.sha256)
         else:
             self.log.info("Stored %s (%s, %d bytes)", dest, stored.outcome, stored.size)
-        url = presign_get(dest, aws_conn_id=self.aws_conn_id, expires_in=self.presign_expires)
-        self.log.info("Presigned for %d s: %s", self.presign_expires, redact_url(url))
-        result: dict[str, Any] = {
-            "s3_uri": dest,
-            "url": url,
+        result: dict[str, Any] = {"s3_uri": dest}
+        if presign:
+            result["url"] = presign_get(dest, expires_in=self.presign_expires, client=self.s3_client)
+            self.log.info("Presigned for %d s: %s", self.presign_expires, redact_url(result["url"]))
+        result |= {
             "width": probe.width,
             "height": probe.height,
             "media_type": probe.media_type,

@@ -11,13 +11,15 @@ import inspect
 import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.log import mask_secret
+from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_video_gen.failures import gateway_failure
+from airflow_video_gen.failures import gateway_failure, s3_failure
 from airflow_video_gen.families import (
     GATEWAY,
     GROK,
@@ -30,6 +32,7 @@ from airflow_video_gen.families import (
 )
 from airflow_video_gen.hooks.gateway import VideoGatewayHook
 from airflow_video_gen.models import InvalidVideoRequest, Issue, VideoRequest
+from airflow_video_gen.operators.archive_index import find_archived
 from airflow_video_gen.operators.keywords import (
     COMMON_TEMPLATE_FIELDS,
     TOP_LEVEL,
@@ -40,6 +43,7 @@ from airflow_video_gen.operators.keywords import (
     split_provider_options,
     submit_template_fields,
 )
+from airflow_video_gen.operators.lineage import LineageMixin
 from airflow_video_gen.operators.s3_images import check_s3_images
 from airflow_video_gen.protocol import (
     GatewayError,
@@ -48,8 +52,11 @@ from airflow_video_gen.protocol import (
     generation_key,
 )
 from airflow_video_gen.request.checks import check_given_values
+from airflow_video_gen.request.request import callback_url_issue
+from airflow_video_gen.triggers import callbacks
 from airflow_video_gen.triggers.generation import VideoGenerationTrigger
-from airflow_video_gen.utils.s3 import presign_get
+from airflow_video_gen.utils.gallery_links import VideoGalleryLink
+from airflow_video_gen.utils.s3 import join_uri, presign_get, s3_hook
 from airflow_video_gen.waiting import (
     JOB_REASONS,
     check_resumed_event,
@@ -63,7 +70,7 @@ from airflow_video_gen.waiting import (
 MAX_GENERATIONS = 20
 
 
-class BaseVideoSubmitOperator(BaseOperator):
+class BaseVideoSubmitOperator(LineageMixin, BaseOperator):
     """Starts one image-to-video generation through AI Gateway, idempotently.
 
     The request is checked against the model's documented limits before any call: at parse time
@@ -76,7 +83,8 @@ class BaseVideoSubmitOperator(BaseOperator):
 
     Returns ``{"model", "family", "operation", "idempotency_key", "submitted_at", "request",
     "warnings"}`` (``request`` describes images by source, size and sha256), or, with
-    ``wait_for_completion``, what a generation sensor returns.
+    ``wait_for_completion``, what a generation sensor returns. Its ``Video`` extra link opens the
+    videos archived from the generation in the gallery of Airflow's UI, once they are.
 
     :param model: Gateway model id (default: the family's default model). An id missing from this
         package's tables is checked with its family's version-independent rules and sent with a
@@ -102,7 +110,13 @@ class BaseVideoSubmitOperator(BaseOperator):
     :param presign_expires: Seconds a presigned image URL stays valid (default 3600).
     :param wait_for_completion: Wait for the video in this task (default ``False``).
     :param deferrable: When waiting, wait in the triggerer (default ``True``).
-    :param poll_interval: When waiting, seconds between status calls (default per family).
+    :param poll_interval: When waiting, seconds between status calls once the generation is past
+        its expected time (its model's typical minimum, corrected by the completions the triggerer
+        has seen), and the most a video done after that time waits to be found; before it, calls
+        are sparse (see :mod:`airflow_video_gen.polling`); a wait in the worker
+        (``deferrable=False``) calls every ``poll_interval``. Default the request's
+        ``pollIntervalMs`` (then called at that interval from the start, as asked), else the
+        family's.
     :param timeout: When waiting, seconds before giving up (default per family).
     :param strict_models: Refuse a model id missing from this package's tables (default ``False``).
     :param max_regenerations: When waiting, a generation that ends in ``error`` is started again as a
@@ -113,13 +127,28 @@ class BaseVideoSubmitOperator(BaseOperator):
     :param min_balance: Before starting, read the team's credits (``GET /v1/credits``) and fail,
         without retry and without starting, when the balance is below this amount; the submission
         then records ``balance_before``. Default ``None``: the credits are not read.
+    :param skip_if_archived: An ``ArchiveVideoOperator`` ``dest_s3_uri``. Before starting, look
+        there for videos already archived for the same request (same model, parameters and image
+        sources, whatever the DAG, run or task); when they are all still in S3, start nothing and
+        return ``{"reused": True, "archived": <the archive's record>, ...}``, which the generation
+        sensors and ``ArchiveVideoOperator`` pass through. One GET and a HEAD per video. Default
+        ``None`` (or empty): always generate. Templated.
+    :param callback_url: Sent as ``callbackUrl``: the gateway POSTs the job's end there, signed
+        with a secret its start answer returns; the secret is never written to XCom or logs.
+        Default: ``[video_gen] callback_url``, the provider's own endpoint on the api-server, when
+        set; a wait for a generation whose callback goes there ends when the callback comes, with
+        polling as the fallback (see ``docs/scale.md``). Another URL is sent as given and the
+        secret is dropped. Templated.
     :param family_options: Family option keywords, collected by the family's operator.
     """
 
     family: ClassVar[Family | None] = None
+    #: Whether the operator needs ``model`` (``False`` where each item of a batch names its own).
+    needs_model: ClassVar[bool] = True
     template_fields: Sequence[str] = COMMON_TEMPLATE_FIELDS
     template_fields_renderers = {"provider_options": "json"}
     ui_color = "#ffe9d6"
+    operator_extra_links = (VideoGalleryLink(),)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -156,13 +185,15 @@ class BaseVideoSubmitOperator(BaseOperator):
         max_regenerations: int = 0,
         regenerate_cancelled: bool = False,
         min_balance: Decimal | float | str | None = None,
+        skip_if_archived: str | None = None,
+        callback_url: str | None = None,
         family_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         refuse_unknown_keywords(type(self), kwargs)
         super().__init__(**kwargs)
         self.model = model or (self.family.default_model if self.family else None)
-        if not self.model:
+        if not self.model and self.needs_model:
             raise ValueError(f"{type(self).__name__} needs a model id (e.g. 'klingai/kling-v2.6-i2v')")
         self.image = image
         self.text = text
@@ -187,6 +218,18 @@ class BaseVideoSubmitOperator(BaseOperator):
         self.max_regenerations = max_regenerations
         self.regenerate_cancelled = regenerate_cancelled
         self.min_balance = _amount_or_none(min_balance)
+        if isinstance(skip_if_archived, str) and skip_if_archived and is_literal(skip_if_archived):
+            try:
+                join_uri(skip_if_archived, "check")
+            except ValueError as exc:
+                raise ValueError(
+                    f"{type(self).__name__} skip_if_archived: {exc}; give the dest_s3_uri of the "
+                    "ArchiveVideoOperator that stores these videos"
+                ) from exc
+        self.skip_if_archived = skip_if_archived
+        self.callback_url = callback_url
+        if is_literal(callback_url) and callback_url and (issue := callback_url_issue(callback_url)):
+            raise InvalidVideoRequest(str(self.model), [issue])
         self._option_names = tuple(family_options or ())
         for name, value in (family_options or {}).items():
             setattr(self, name, value)
@@ -311,6 +354,9 @@ class BaseVideoSubmitOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         request = self._request_to_send()
+        reused = self._archived(context, request)
+        if reused is not None:
+            return reused
         hook = VideoGatewayHook(self.gateway_conn_id)
         try:
             balance = self._balance_before(context, hook, request.model)
@@ -326,20 +372,62 @@ class BaseVideoSubmitOperator(BaseOperator):
     def _request_to_send(self) -> VideoRequest:
         """The checked request, its ``s3://`` images checked from their first bytes and presigned."""
         request = self.build_request()
+        try:
+            request = request.with_callback_url(self.callback_url or callbacks.callback_url())
+        except InvalidVideoRequest as exc:
+            raise AirflowFailException(str(exc)) from exc
         for note in request.warnings:
             self.log.warning("%s: %s", request.model, note)
-        check_s3_images(request, aws_conn_id=self.aws_conn_id, task=self)
-        if request.s3_uris():
-            self.log.info(
-                "Presigning %d s3:// image(s) for %d s", len(request.s3_uris()), self.presign_expires
+        if not request.s3_uris():
+            return request
+        check_s3_images(request, aws_conn_id=self.aws_conn_id, task=self, client=self.s3_client)
+        self.log.info("Presigning %d s3:// image(s) for %d s", len(request.s3_uris()), self.presign_expires)
+        try:
+            request = request.with_presigned_images(
+                partial(presign_get, expires_in=self.presign_expires, client=self.s3_client)
             )
-            try:
-                request = request.with_presigned_images(
-                    partial(presign_get, aws_conn_id=self.aws_conn_id, expires_in=self.presign_expires)
-                )
-            except (FileNotFoundError, ValueError) as exc:
-                raise AirflowFailException(f"Cannot use an s3:// image of {request.model}: {exc}") from exc
+        except (FileNotFoundError, ValueError) as exc:
+            raise AirflowFailException(f"Cannot use an s3:// image of {request.model}: {exc}") from exc
         return request
+
+    @cached_property
+    def s3_client(self) -> Any:
+        """The boto3 S3 client of ``aws_conn_id``, made once per task (a batch shares it)."""
+        return s3_hook(self.aws_conn_id).get_conn()
+
+    def _archived(self, context: Any, request: VideoRequest) -> dict[str, Any] | None:
+        """With ``skip_if_archived``: the videos already archived for this request, or ``None``."""
+        dest = str(self.skip_if_archived or "").strip()
+        if not dest or dest == "None":
+            return None
+        fingerprint = request.fingerprint()
+        try:
+            record, why = find_archived(self.s3_client, dest, request.model, fingerprint)
+        except ValueError as exc:
+            raise AirflowFailException(f"{type(self).__name__} skip_if_archived: {exc}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise s3_failure(self, context, exc, param="skip_if_archived", uri=dest) from exc
+        if record is None:
+            self.log.info("%s: generating (%s)", request.model, why)
+            return None
+        self.log.info(
+            "%s: not started; this request's videos are archived (%s): %s",
+            request.model,
+            why,
+            ", ".join(str(v.get("s3_uri")) for v in record["videos"]),
+        )
+        return {
+            "model": request.model,
+            "family": request.family.name,
+            "operation": record.get("operation"),
+            "idempotency_key": record.get("idempotency_key"),
+            "fingerprint": fingerprint,
+            "gateway_conn_id": self.gateway_conn_id,
+            "request": request.describe(),
+            "reused": True,
+            "archived": record,
+            "warnings": [],
+        }
 
     @staticmethod
     def _base_key(context: Any, request: VideoRequest) -> str:
@@ -368,7 +456,12 @@ class BaseVideoSubmitOperator(BaseOperator):
         for attempt in range(first, first + MAX_GENERATIONS):
             key = generation_key(base_key, attempt)
             started = self._start(context, hook, request, key)
-            status = self._status_now(hook, request.model, started.operation)
+            if self._called_back(request, started) and attempt == 1 and context["ti"].try_number == 1:
+                # A key never used before cannot name an earlier generation, and the callback's
+                # one status call is all a wait needs.
+                status = None
+            else:
+                status = self._status_now(hook, request.model, started.operation)
             if status is None or status.status not in ("error", "cancelled"):
                 return self._submission(request, started, key, attempt, earlier)
             message = status.error or f"the generation was {status.status}"
@@ -423,7 +516,27 @@ class BaseVideoSubmitOperator(BaseOperator):
             raise AirflowFailException(f"The gateway refused the request for {request.model}: {exc}") from exc
         for warning in started.warnings:
             self.log.warning("Gateway warning for %s: %s", request.model, warning.get("message") or warning)
+        if started.webhook_signing_secret:
+            mask_secret(started.webhook_signing_secret)
+        if self._called_back(request, started):
+            callbacks.keep_secret(str(started.job_id), str(started.webhook_signing_secret))
+        elif request.callback_url and request.callback_url == callbacks.callback_url():
+            self.log.warning(
+                "The gateway returned no webhook signing secret for %s; waiting for it by polling",
+                request.model,
+            )
         return started
+
+    @staticmethod
+    def _called_back(request: VideoRequest, started: Any) -> bool:
+        """Whether the generation calls back this deployment's endpoint, which can check the
+        callback's signature: then its wait ends when the callback comes."""
+        return bool(
+            request.callback_url
+            and request.callback_url == callbacks.callback_url()
+            and started.webhook_signing_secret
+            and started.job_id
+        )
 
     def _status_now(self, hook: VideoGatewayHook, model: str, operation: Any) -> Any:
         """The generation's status right after its start, or ``None`` when it cannot be read: the
@@ -450,6 +563,7 @@ class BaseVideoSubmitOperator(BaseOperator):
             "family": request.family.name,
             "operation": started.operation,
             "idempotency_key": key,
+            "fingerprint": request.fingerprint(),
             "gateway_conn_id": self.gateway_conn_id,
             "attempt": attempt,
             "failed_attempts": failed,
@@ -457,9 +571,12 @@ class BaseVideoSubmitOperator(BaseOperator):
             "request": request.describe(),
             "warnings": [{"type": "other", "message": w} for w in request.warnings] + started.warnings,
         }
+        if self._called_back(request, started):
+            submission["callback_job"] = started.job_id
         self.log.info(
             "Generation %d of %s: %s (key %s)", attempt, request.model, started.job_status or "started", key
         )
+        self.record_images(submission["request"])
         return submission
 
     # ------------------------------------------------------------------------------- waiting
@@ -507,17 +624,32 @@ class BaseVideoSubmitOperator(BaseOperator):
             submission = ti.xcom_pull(task_ids=ti.task_id, key="submission", map_indexes=ti.map_index)
         if not isinstance(submission, dict):
             raise AirflowException("the submission of this task was lost; its generation cannot be read")
+        self.record_images(submission.get("request"))
         return self._finish(context, submission, event, regenerated)
 
     def _finish(
         self, context: Any, submission: dict[str, Any], event: Mapping[str, Any], regenerated: int
     ) -> dict[str, Any]:
         """The result; or, for a generation that failed with regenerations left, a new one."""
+        if not self._regenerates(event, regenerated):
+            return finish_generation(self, submission, event, context)
+        fresh = self._start_again(context, submission, event, regenerated)
+        return self._wait(context, fresh, regenerated=regenerated + 1)
+
+    def _regenerates(self, event: Mapping[str, Any], regenerated: int) -> bool:
+        """Whether a generation that ended as ``event`` says is started again, after
+        ``regenerated`` regenerations in this try (``max_regenerations``, ``regenerate_cancelled``)."""
         status = event.get("status")
         ended = event.get("reason") in JOB_REASONS  # not a status call that failed for good
         again = ended and (status == "error" or (status == "cancelled" and self.regenerate_cancelled))
-        if not again or regenerated >= self.max_regenerations:
-            return finish_generation(self, submission, event, context)
+        return bool(again) and regenerated < self.max_regenerations
+
+    def _start_again(
+        self, context: Any, submission: Mapping[str, Any], event: Mapping[str, Any], regenerated: int
+    ) -> dict[str, Any]:
+        """The next generation of the key chain after ``submission``'s ended as ``event`` says (a
+        new one, billed), with the failed attempts before it."""
+        status = event.get("status")
         self.log.warning(
             "Generation %d of %s ended %s: %s. Regenerating (%d of max_regenerations=%d).",
             submission.get("attempt", 1),
@@ -546,7 +678,7 @@ class BaseVideoSubmitOperator(BaseOperator):
             hook.close()
         if "balance_before" in submission:
             fresh["balance_before"] = submission["balance_before"]
-        return self._wait(context, fresh, regenerated=regenerated + 1)
+        return fresh
 
 
 def _amount_or_none(value: Decimal | float | str | None) -> Decimal | None:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_video_gen.families.base import Family, ModelSpec, ProviderOptions
 from airflow_video_gen.request.checks import (
@@ -63,6 +64,23 @@ def _wire_file(source: ImageSource) -> dict[str, Any]:
     return {"type": "url", "url": source.url}
 
 
+def callback_url_issue(url: Any) -> Issue | None:
+    """What is wrong with a ``callbackUrl``, or ``None``: it must be an absolute http(s) URL. The
+    message names its scheme and host only, since a callback URL may carry a token."""
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+    except ValueError:  # an unbalanced IPv6 bracket
+        parts = None
+    if parts is not None and parts.scheme in ("https", "http") and parts.hostname:
+        return None
+    got = f"scheme {parts.scheme!r}, host {parts.hostname!r}" if parts else "no URL"
+    return Issue(
+        "callbackUrl",
+        "must be an absolute https URL the gateway can reach, such as "
+        f"https://airflow.example.com/video-gen-callbacks/gateway (got {got})",
+    )
+
+
 @dataclass(frozen=True)
 class VideoRequest:
     """A checked image-to-video request for one gateway model.
@@ -82,6 +100,9 @@ class VideoRequest:
         :class:`ImageSource`.
     :param other_options: Other keys of ``providerOptions``, passed on verbatim.
     :param warnings: Plausibility warnings found while checking (not errors).
+    :param callback_url: Sent as ``callbackUrl``: where the gateway notifies the job's end. Not
+        part of :meth:`describe` nor :meth:`fingerprint`: it changes no video, so a new one never
+        makes a new generation (and a URL may carry a token).
     """
 
     model: str
@@ -94,6 +115,7 @@ class VideoRequest:
     options: ProviderOptions
     other_options: Mapping[str, Any]
     warnings: tuple[str, ...] = ()
+    callback_url: str | None = None
 
     # ---------------------------------------------------------------------------------- builders
 
@@ -221,7 +243,23 @@ class VideoRequest:
         extra = tuple(
             f"{k} is not used by {request.family.label} models" for k in _UNUSED_WIRE_KEYS if body.get(k)
         )
+        callback = body.get("callbackUrl")
+        if callback is not None:
+            request = request.with_callback_url(callback)
         return replace(request, warnings=request.warnings + extra)
+
+    def with_callback_url(self, url: Any) -> VideoRequest:
+        """The same request, with ``callbackUrl`` set (``None`` or empty: unset).
+
+        :raises InvalidVideoRequest: When ``url`` is not an absolute http(s) URL
+            (:func:`callback_url_issue`).
+        """
+        if url is None or url == "":
+            return replace(self, callback_url=None)
+        issue = callback_url_issue(url)
+        if issue is not None:
+            raise InvalidVideoRequest(self.model, [issue])
+        return replace(self, callback_url=url)
 
     # ---------------------------------------------------------------------------------- reading
 
@@ -303,6 +341,8 @@ class VideoRequest:
         body["providerOptions"] = self.provider_options()
         if self.image is not None:
             body["image"] = _wire_file(self.image)
+        if self.callback_url:
+            body["callbackUrl"] = self.callback_url
         return body
 
     def provider_options(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from airflow_video_gen.families import GATEWAY, GROK, KLING, SEEDANCE, VEO, WAN,
 from airflow_video_gen.hooks.gateway import VideoGatewayHook
 from airflow_video_gen.protocol import RetryPolicy
 from airflow_video_gen.triggers.generation import VideoGenerationTrigger
+from airflow_video_gen.utils.gallery_links import VideoGalleryLink
 from airflow_video_gen.waiting import (
     check_resumed_event,
     check_submission,
@@ -30,11 +31,19 @@ from airflow_video_gen.waiting import (
 class BaseVideoGenerationSensor(BaseSensorOperator):
     """Waits for a generation started by a submit operator.
 
+    Its ``Video`` extra link opens the videos archived from the generation in the gallery of
+    Airflow's UI, once an archive task has stored them.
+
     :param submission: The submit task's XCom (``submit.output``). Templated.
     :param gateway_conn_id: The ``ai_gateway`` connection. Default ``None``: the one the submit
         task used (the submission's ``gateway_conn_id``), else ``ai_gateway_default``. Templated.
-    :param poll_interval: Seconds between status calls; default the request's ``pollIntervalMs``,
-        else the family's (5 s; Seedance 3 s).
+    :param poll_interval: Seconds between status calls once the generation is past its expected
+        time (its model's typical minimum, corrected by the completions the triggerer has seen):
+        the most a video done after that time waits to be found. Before it, calls are sparse: none
+        unless the expected time is far off (see :mod:`airflow_video_gen.polling`); in poke and
+        reschedule modes, every ``poll_interval``. Default the request's ``pollIntervalMs`` (then
+        the wait calls at that interval from the start, as asked), else the family's (5 s;
+        Seedance 3 s).
     :param timeout: Seconds before the wait fails with a sensor timeout; default the request's
         ``pollTimeoutMs``, else the family's (600 s; Seedance 300 s).
     :param deferrable: Wait in the triggerer, holding no worker slot (default ``True``; Airflow's
@@ -46,6 +55,7 @@ class BaseVideoGenerationSensor(BaseSensorOperator):
     family: ClassVar[Family | None] = None
     template_fields = ("submission", "gateway_conn_id")
     ui_color = "#d9ecff"
+    operator_extra_links = (VideoGalleryLink(),)
 
     def __init__(
         self,
@@ -90,6 +100,8 @@ class BaseVideoGenerationSensor(BaseSensorOperator):
 
     def execute(self, context: Any) -> Any:
         submission = self._resolve()
+        if submission.get("reused"):
+            return self._reused(submission)
         if not self.deferrable:
             return super().execute(context)
         # A generation that is already over is read here, without a round trip through the triggerer.
@@ -108,11 +120,20 @@ class BaseVideoGenerationSensor(BaseSensorOperator):
 
     def poke(self, context: Any) -> PokeReturnValue | bool:
         submission = self._resolve()
+        if submission.get("reused"):
+            return PokeReturnValue(is_done=True, xcom_value=self._reused(submission))
         event = poll_once(self.hook, submission["model"], submission["operation"])
         if event is None:
             self.log.info("%s: still generating", submission["model"])
             return False
         return PokeReturnValue(is_done=True, xcom_value=finish_generation(self, submission, event, context))
+
+    def _reused(self, submission: dict[str, Any]) -> dict[str, Any]:
+        """A submission that found its videos archived (``skip_if_archived``): nothing to wait for."""
+        self.log.info(
+            "%s: nothing was started; the videos archived for this request are reused", submission["model"]
+        )
+        return submission
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired (a missing or unknown event fails the try clearly)."""

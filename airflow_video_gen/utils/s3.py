@@ -1,8 +1,13 @@
 """S3 shared by submit, staging and archive: URIs checked, objects presigned, stored and read.
 
-Every object this package writes carries the sha256 of its bytes in its metadata
-(``x-amz-meta-sha256``), so a re-run can tell "the same bytes are already there" (left alone)
-from "different bytes are there" (a conflict, unless replacing is allowed).
+Every object this package writes carries the sha256 of its bytes, so a re-run can tell "the same
+bytes are already there" (left alone) from "different bytes are there" (a conflict, unless
+replacing is allowed). Small objects (:func:`put_bytes`) carry it in their metadata
+(``x-amz-meta-sha256``). Streamed objects (:func:`upload_stream`) learn it only after their last
+part, when their metadata can no longer change without copying the object, so they carry it in two
+object tags written right after the upload completes: ``sha256`` and ``sha256-etag``, the ETag of
+the object it was computed for (a tag is trusted only while the object still has that ETag).
+Streamed objects stored before, by a server-side copy, carry it in their metadata and still compare.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import io
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -53,7 +59,12 @@ def s3_hook(aws_conn_id: str | None) -> S3Hook:
 
 
 def presign_get(
-    uri: str, *, aws_conn_id: str | None = "aws_default", expires_in: int = 3600, must_exist: bool = True
+    uri: str,
+    *,
+    aws_conn_id: str | None = "aws_default",
+    expires_in: int = 3600,
+    must_exist: bool = True,
+    client: Any = None,
 ) -> str:
     """A presigned HTTPS GET URL for an S3 object.
 
@@ -62,14 +73,16 @@ def presign_get(
     :param expires_in: Seconds the URL stays valid (default 3600).
     :param must_exist: Check the object exists first (default ``True``), so a mistyped URI is
         refused before a billed start rather than failing the generation after it.
+    :param client: A boto3 S3 client to sign with instead of a new one of ``aws_conn_id`` (making
+        a client costs far more than signing: a task that presigns many objects shares one).
     :raises FileNotFoundError: When ``must_exist`` and there is no such object.
     """
     bucket, key = parse_s3_uri(uri)
-    hook = s3_hook(aws_conn_id)
-    if must_exist and head_object(hook.get_conn(), bucket, key) is None:
+    client = client if client is not None else s3_hook(aws_conn_id).get_conn()
+    if must_exist and head_object(client, bucket, key) is None:
         raise FileNotFoundError(f"{uri} does not exist (checked before presigning)")
-    url = hook.generate_presigned_url(
-        client_method="get_object", params={"Bucket": bucket, "Key": key}, expires_in=expires_in
+    url = client.generate_presigned_url(
+        ClientMethod="get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
     )
     if not url:
         raise ValueError(f"could not presign {uri}")
@@ -99,15 +112,20 @@ def join_uri(prefix: str, *parts: str) -> str:
 
 # ------------------------------------------------------------------------------------ objects
 
-#: Object metadata key holding the hex sha256 of the object's bytes.
+#: Object metadata key holding the hex sha256 of the object's bytes (:func:`put_bytes`, and streamed
+#: objects stored by earlier versions).
 SHA256_METADATA = "sha256"
+#: Object tags of a streamed object: the hex sha256 of its bytes, and the ETag it was computed for.
+SHA256_TAG = "sha256"
+SHA256_ETAG_TAG = "sha256-etag"
 #: Smallest and largest multipart part S3 takes (the last part may be smaller).
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024**3
 MAX_PARTS = 10_000
-#: Largest object one CopyObject call can copy.
-MAX_COPY_SIZE = 5 * 1024**3
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
+#: Parts of one streamed upload sent at once, by default and at most.
+DEFAULT_MAX_CONCURRENCY = 4
+MAX_CONCURRENCY = 16
 _READ_CHUNK = 1024 * 1024
 
 
@@ -186,33 +204,54 @@ def read_object(client: Any, bucket: str, key: str, *, max_bytes: int) -> bytes:
 
 
 def stored_sha256(client: Any, bucket: str, key: str, head: Mapping[str, Any]) -> str:
-    """The sha256 of an existing object: its metadata when set, else computed by streaming it."""
+    """The sha256 of an existing object: from its metadata, else from its tags (when they were
+    written for the object's current ETag), else computed by streaming the object."""
     known = (head.get("Metadata") or {}).get(SHA256_METADATA)
     if isinstance(known, str) and len(known) == 64:
         return known.lower()
+    tagged = _tagged_sha256(client, bucket, key, head)
+    if tagged is not None:
+        return tagged
     digest = hashlib.sha256()
     for chunk in iter_object(client, bucket, key):
         digest.update(chunk)
     return digest.hexdigest()
 
 
-def _record_sha256(
-    client: Any, bucket: str, key: str, sha256: str, size: int, content_type: str
-) -> str | None:
-    """Store ``sha256`` in an object's metadata after the fact (a server-side copy onto itself)."""
-    args = {
-        "Metadata": {SHA256_METADATA: sha256},
-        "MetadataDirective": "REPLACE",
-        "ContentType": content_type,
-    }
-    source = {"Bucket": bucket, "Key": key}
-    if size <= MAX_COPY_SIZE:
-        answer = client.copy_object(Bucket=bucket, Key=key, CopySource=source, **args)
-        etag: str | None = (answer.get("CopyObjectResult") or {}).get("ETag")
-        return etag
-    client.copy(source, bucket, key, ExtraArgs=args)  # managed multipart copy beyond 5 GiB
-    head = head_object(client, bucket, key)
-    return head.get("ETag") if head else None
+def _tagged_sha256(client: Any, bucket: str, key: str, head: Mapping[str, Any]) -> str | None:
+    try:
+        answer = client.get_object_tagging(Bucket=bucket, Key=key)
+    except ClientError as exc:  # no tagging permission, or a store without tags: hash the object
+        log.info("could not read the tags of s3://%s/%s (%s); hashing the object instead", bucket, key, exc)
+        return None
+    tags = {t.get("Key"): t.get("Value") for t in answer.get("TagSet") or []}
+    sha256, etag = tags.get(SHA256_TAG), tags.get(SHA256_ETAG_TAG)
+    if not isinstance(sha256, str) or len(sha256) != 64 or etag != _bare_etag(head.get("ETag")):
+        return None
+    return sha256.lower()
+
+
+def _bare_etag(etag: Any) -> str:
+    return str(etag or "").strip('"')
+
+
+def _record_sha256(client: Any, bucket: str, key: str, sha256: str, etag: str | None) -> None:
+    """Tag a completed object with its ``sha256`` and the ``etag`` it was computed for.
+
+    Tagging replaces no byte and copies nothing. Where it is refused (no ``s3:PutObjectTagging``
+    permission, a store without tags) the object stays as stored and a later comparison hashes it.
+    """
+    tags = [{"Key": SHA256_TAG, "Value": sha256}, {"Key": SHA256_ETAG_TAG, "Value": _bare_etag(etag)}]
+    try:
+        client.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": tags})
+    except ClientError as exc:
+        log.warning(
+            "s3://%s/%s is stored, but its sha256 could not be recorded in its tags (%s); "
+            "a re-run will hash the stored object to compare it",
+            bucket,
+            key,
+            exc,
+        )
 
 
 def put_bytes(
@@ -266,6 +305,39 @@ def check_part_size(part_size: int, max_bytes: int) -> None:
         )
 
 
+def check_max_concurrency(max_concurrency: int) -> None:
+    """Refuse a number of parts in flight outside 1 to :data:`MAX_CONCURRENCY`."""
+    if (
+        isinstance(max_concurrency, bool)
+        or not isinstance(max_concurrency, int)
+        or not 1 <= max_concurrency <= MAX_CONCURRENCY
+    ):
+        raise ValueError(
+            f"max_concurrency (parts uploaded at once) must be an int from 1 to {MAX_CONCURRENCY}, "
+            f"got {max_concurrency!r}"
+        )
+
+
+def _parts(chunks: Iterable[bytes], part_size: int, buffer: Callable[[], bytearray]) -> Iterator[bytearray]:
+    """``chunks`` regrouped into parts of ``part_size`` bytes, each filled into a ``buffer()`` of
+    that size (the last part shorter; one empty part for an empty stream)."""
+    part, filled, parts = buffer(), 0, 0
+    for chunk in chunks:
+        with memoryview(chunk) as view:
+            start = 0
+            while start < len(view):
+                count = min(len(view) - start, part_size - filled)
+                part[filled : filled + count] = view[start : start + count]
+                filled, start = filled + count, start + count
+                if filled == part_size:
+                    parts += 1
+                    yield part
+                    part, filled = buffer(), 0
+    if filled or not parts:
+        del part[filled:]
+        yield part
+
+
 def upload_stream(
     client: Any,
     uri: str,
@@ -273,19 +345,28 @@ def upload_stream(
     *,
     content_type: str,
     part_size: int = DEFAULT_PART_SIZE,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     keep: Callable[[int, str], bool] | None = None,
     if_none_match: bool = False,
 ) -> StoreResult:
-    """Stream chunks into a multipart upload, one part in memory at a time, hashing on the way.
+    """Stream chunks into a multipart upload, parts sent concurrently, hashing on the way.
 
+    The chunks are read in the calling thread while one thread hashes the parts in order and up
+    to ``max_concurrency`` parts are sent by a pool of threads, so memory holds at most
+    ``max_concurrency + 1`` parts: ``part_size * (max_concurrency + 1)`` bytes and a constant.
+    A part's buffer is filled again only once it is both sent and hashed.
     The object appears only when the upload completes. Any error, and any interruption (a task
-    killed by Airflow raises in the task), aborts the upload: no half object and no pending
-    upload are left behind. The sha256 is stored in the object's metadata once it is known.
+    killed by Airflow raises in the task), aborts the upload once the parts in flight have ended:
+    no half object and no pending upload are left behind. The sha256 is then recorded in the
+    object's tags, bound to its ETag (no server-side copy).
 
     :param uri: ``s3://bucket/key``.
     :param chunks: The bytes, in chunks of any size.
     :param content_type: The object's ``Content-Type``.
     :param part_size: Bytes per part (default 8 MiB; at least 5 MiB).
+    :param max_concurrency: Parts sent at once (default 4; 1 to 16). The S3 client's connection
+        pool (``max_pool_connections``, 10 unless the connection's ``config_kwargs`` say otherwise)
+        caps it.
     :param keep: Called with (size, sha256) once every byte is uploaded, before completing;
         returning ``False`` aborts the upload, leaving the object as it was (outcome ``unchanged``).
     :param if_none_match: Complete only if no object has appeared at ``key`` meanwhile.
@@ -294,41 +375,73 @@ def upload_stream(
     bucket, key = parse_s3_uri(uri)
     if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
         raise ValueError(f"part_size must be {MIN_PART_SIZE:,} to {MAX_PART_SIZE:,} bytes, got {part_size:,}")
-    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)["UploadId"]
-    parts: list[dict[str, Any]] = []
+    check_max_concurrency(max_concurrency)
+    workers = min(max_concurrency, client.meta.config.max_pool_connections or max_concurrency)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3-part")
+    # Hashing in a thread of its own keeps the download, which has to be read in turn, from waiting
+    # for it: on a busy machine the reading thread is what every part waits for.
+    hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-sha256")
+    in_flight: set[Future[None]] = set()
+    parts: dict[int, dict[str, Any]] = {}
     digest, size = hashlib.sha256(), 0
+    # Buffers of sent parts are filled again: a new 8 MiB buffer costs more (its pages faulted
+    # in) than copying the bytes into it.
+    free: list[bytearray] = []
+    # S3 checks each part against its CRC32 and keeps a checksum of the object made of them (type
+    # COMPOSITE), as boto3's managed uploads ask.
+    upload_id = client.create_multipart_upload(
+        Bucket=bucket, Key=key, ContentType=content_type, ChecksumAlgorithm="CRC32"
+    )["UploadId"]
 
-    def send(data: memoryview) -> None:
-        number = len(parts) + 1
-        if number > MAX_PARTS:
-            raise ValueError(f"{uri}: more than {MAX_PARTS:,} parts of {part_size:,} bytes")
+    def buffer() -> bytearray:
+        return free.pop() if free else bytearray(part_size)
+
+    def send(number: int, data: bytearray, hashed: Future[None]) -> None:
         answer = client.upload_part(
-            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(data)
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=data,
+            ChecksumAlgorithm="CRC32",
         )
-        parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+        parts[number] = {"PartNumber": number, "ETag": answer["ETag"]}
+        if answer.get("ChecksumCRC32"):
+            parts[number]["ChecksumCRC32"] = answer["ChecksumCRC32"]
+        hashed.result()
+        free.append(data)
+
+    def settle(until: int) -> None:
+        """Wait until at most ``until`` parts are in flight; raise the first part's error."""
+        nonlocal in_flight
+        while len(in_flight) > until:
+            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()
 
     try:
-        buffer = bytearray()
-        for chunk in chunks:
-            digest.update(chunk)
-            size += len(chunk)
-            buffer += chunk
-            while len(buffer) >= part_size:
-                with memoryview(buffer) as view:
-                    send(view[:part_size])
-                del buffer[:part_size]
-        if buffer or not parts:
-            with memoryview(buffer) as view:
-                send(view)
-        del buffer
+        for number, part in enumerate(_parts(chunks, part_size, buffer), start=1):
+            if number > MAX_PARTS:
+                raise ValueError(f"{uri}: more than {MAX_PARTS:,} parts of {part_size:,} bytes")
+            size += len(part)
+            settle(workers - 1)
+            in_flight.add(pool.submit(send, number, part, hasher.submit(digest.update, part)))
+            del part
+        settle(0)
+        pool.shutdown()
+        hasher.shutdown()
         sha256 = digest.hexdigest()
         if keep is not None and not keep(size, sha256):
             client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
             return StoreResult(uri, "unchanged", size, sha256)
         conditions = {"IfNoneMatch": "*"} if if_none_match else {}
         try:
-            client.complete_multipart_upload(
-                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}, **conditions
+            completed = client.complete_multipart_upload(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [parts[n] for n in sorted(parts)]},
+                **conditions,
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
@@ -336,6 +449,9 @@ def upload_stream(
             raise
     except BaseException:
         # Errors, Airflow's task-kill exceptions and KeyboardInterrupt alike: never leave a half upload.
+        # Parts still being sent are waited for, since a part that lands after the abort would stay.
+        pool.shutdown(wait=True, cancel_futures=True)
+        hasher.shutdown(wait=True, cancel_futures=True)
         try:
             client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         except Exception as abort_error:  # the original error is the one to raise
@@ -345,7 +461,8 @@ def upload_stream(
     stored = int(head.get("ContentLength") or -1) if head else -1
     if stored != size:
         raise OSError(f"{uri}: S3 holds {stored:,} bytes after the upload, {size:,} were sent")
-    etag = _record_sha256(client, bucket, key, sha256, size, content_type)
+    etag: str | None = completed.get("ETag") or (head.get("ETag") if head else None)
+    _record_sha256(client, bucket, key, sha256, etag)
     return StoreResult(uri, "created", size, sha256, etag)
 
 
@@ -357,6 +474,7 @@ def store_stream(
     content_type: str,
     overwrite: bool = False,
     part_size: int = DEFAULT_PART_SIZE,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
 ) -> StoreResult:
     """Store a stream at ``uri`` unless the same bytes are already there; never a half object.
 
@@ -368,6 +486,8 @@ def store_stream(
 
     :param open_chunks: Opens the stream; called once on every path.
     :param overwrite: Replace an object holding different bytes (default ``False``).
+    :param part_size: Bytes per part (:func:`upload_stream`).
+    :param max_concurrency: Parts sent at once (:func:`upload_stream`).
     """
     bucket, key = parse_s3_uri(uri)
     head = head_object(client, bucket, key)
@@ -392,6 +512,7 @@ def store_stream(
             chunks,
             content_type=content_type,
             part_size=part_size,
+            max_concurrency=max_concurrency,
             keep=(lambda size, sha256: sha256 != stored) if stored is not None else None,
             if_none_match=head is None,
         )

@@ -373,22 +373,14 @@ class ShellRun:
 
 
 def migrate_airflow_home(home: Path) -> None:
-    """An ``AIRFLOW_HOME`` whose SQLite database is migrated (``airflow db migrate``, as a reader
-    does once); its ``airflow.cfg`` is removed so that each copy writes its own."""
+    """An ``AIRFLOW_HOME`` whose SQLite database is migrated, as a reader's is after ``airflow db
+    migrate``: a copy of the database the test run migrated once
+    (:func:`tests.airflow_harness.migrated_database`), and no ``airflow.cfg`` (each copy of the home
+    writes its own)."""
+    from tests.airflow_harness import migrated_database
+
     home.mkdir(parents=True, exist_ok=True)
-    env = shell_env(home)
-    env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    done = subprocess.run(
-        [str(VENV_BIN / "airflow"), "db", "migrate"],
-        env=env,
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"airflow db migrate failed:\n{done.stdout}\n{done.stderr}")
+    shutil.copyfile(migrated_database(), home / "airflow.db")
     (home / "airflow.cfg").unlink(missing_ok=True)
 
 

@@ -18,7 +18,7 @@ from airflow_video_gen.operators.submit import KlingSubmitOperator, SeedanceSubm
 from tests.airflow_harness import run_dag
 from tests.imaging import make_image
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.slow
 
 
 def _video(emulator: EmulatorProcess, result: dict[str, Any], decode_mp4: Any) -> Any:

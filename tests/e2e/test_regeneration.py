@@ -22,7 +22,7 @@ from airflow_video_gen.operators.submit import KlingSubmitOperator
 from tests.airflow_harness import run_dag
 from tests.conftest import point_connection_at
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.slow
 
 FIRST_JOB_FAILS = "job.error=0.5,seed=7"
 

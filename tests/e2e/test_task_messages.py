@@ -11,7 +11,7 @@ import pytest
 from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 from tests.airflow_harness import run_dag
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.slow
 
 MODEL = "klingai/kling-v2.6-i2v"
 

@@ -14,7 +14,7 @@ from airflow_video_gen.models import InvalidVideoRequest
 from airflow_video_gen.operators.submit import KlingSubmitOperator
 from tests.airflow_harness import run_dag
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.slow
 
 
 def test_params_rendered_as_strings_reach_the_wire_in_their_types(

@@ -66,8 +66,12 @@ async def test_500_triggers_complete_without_blocking_and_share_connections(
     starts = await asyncio.gather(*(hook.astart(MODEL, body, f"avg_scale_{i}") for i in range(TRIGGERS)))
     polls_before = emulator.stats()["polls_served"]
     deadline = time.time() + 180
+    # A call every 0.5 s from the start (``fixed_interval``): several calls per trigger, for the
+    # pooling to show (the expected-time schedule would make one call each, at the same moment).
     triggers = [
-        VideoGenerationTrigger(model=MODEL, operation=s.operation, deadline=deadline, poll_interval=0.5)
+        VideoGenerationTrigger(
+            model=MODEL, operation=s.operation, deadline=deadline, poll_interval=0.5, fixed_interval=True
+        )
         for s in starts
     ]
     assert emulator.port is not None

@@ -319,6 +319,11 @@ def test_idempotency_same_key_same_body_is_one_billed_operation(gateway, image_h
     assert after["start_calls"] - before["start_calls"] == 2
     assert after["idempotent_replays"] - before["idempotent_replays"] == 1
 
+    # The same image presigned again (another signature in the query) is the same request.
+    resigned = {**body, "image": url_image(image_host.url("start.png", "X-Amz-Signature=other"))}
+    assert gateway.start(GROK, resigned, key=key).json()["operation"] == first.json()["operation"]
+    assert gateway.emulator.stats()["starts_billed"] == after["starts_billed"]
+
     changed = gateway.start(GROK, {**body, "duration": 2}, key=key)
     assert changed.status_code == 400
     assert changed.json()["error"]["type"] == "invalid_request_error"

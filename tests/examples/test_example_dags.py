@@ -16,7 +16,7 @@ from tests.airflow_harness import DagRunResult, run_dag_file
 from tests.examples.conftest import DAGS, fitted, list_keys, read_s3
 from tests.media import Mp4, mean_diff, read_mp4
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.slow
 
 #: Largest mean difference (0-255) between a decoded H.264 frame and the picture it shows.
 SAME = 6.0

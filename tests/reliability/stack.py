@@ -30,6 +30,8 @@ DAGS = Path(__file__).resolve().parent / "dags"
 BUCKET = "reliability-stack"
 #: The API key of the secrets test: distinctive, so that finding it anywhere is never a coincidence.
 SECRET_KEY = f"sk-avg-reliability-{secrets.token_hex(16)}"
+#: Emulator job faults under which the first job ends in ``error`` and the next three complete.
+FIRST_JOB_FAILS = "job.error=0.5,seed=7"
 #: A key the gateway refuses (a failure path that must not leak it either).
 WRONG_KEY = f"sk-avg-wrong-{secrets.token_hex(16)}"
 #: Latency of the triggerer-crash emulator: every sensor has deferred well before the first job ends
@@ -39,15 +41,20 @@ CRASH_LATENCY = 90.0
 T = TypeVar("T")
 
 
-def wait_for(check: Callable[[], T | None], timeout: float, what: str, poll: float = 0.5) -> T:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` s."""
+def wait_for(
+    check: Callable[[], T | None], timeout: float, what: str | Callable[[], str], poll: float = 0.5
+) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` s
+    (a callable ``what`` is called then, so that it can tell the state things were left in)."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+            raise AssertionError(
+                f"timed out after {timeout:g} s waiting for {what() if callable(what) else what}"
+            )
         time.sleep(poll)
 
 
@@ -90,12 +97,17 @@ class Stack:
             "crash": {"latency": CRASH_LATENCY},
             "worker": {"latency": 2.0},
             "secret": {"latency": 4.0, "api_key": SECRET_KEY, "results": "base64"},
+            # Seeded job faults: the first job of each ends in error, the next three complete.
+            "regen_clear": {"latency": 1.0, "faults": FIRST_JOB_FAILS},
+            "regen_auto": {"latency": 1.0, "faults": FIRST_JOB_FAILS},
         }.items():
             self.emulators[name] = EmulatorProcess(**kwargs).start()  # type: ignore[arg-type]
         env = {
             "AIRFLOW_CONN_AI_GATEWAY_CRASH": self.emulators["crash"].connection_json(timeout=10),
             "AIRFLOW_CONN_AI_GATEWAY_WORKER": self.emulators["worker"].connection_json(timeout=10),
             "AIRFLOW_CONN_AI_GATEWAY_SECRET": self.emulators["secret"].connection_json(timeout=10),
+            "AIRFLOW_CONN_AI_GATEWAY_REGEN_CLEAR": self.emulators["regen_clear"].connection_json(timeout=10),
+            "AIRFLOW_CONN_AI_GATEWAY_REGEN_AUTO": self.emulators["regen_auto"].connection_json(timeout=10),
             "AIRFLOW_CONN_AI_GATEWAY_WRONG_KEY": self.emulators["secret"].connection_json(
                 WRONG_KEY, timeout=10
             ),

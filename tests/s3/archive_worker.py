@@ -3,13 +3,14 @@ baseline, as JSON on the last line of stdout. Used by the memory test and the be
 
 ::
 
-    python -m tests.s3.archive_worker archive --url URL --dest s3://bucket/prefix/
+    python -m tests.s3.archive_worker archive --url URL --dest s3://bucket/prefix/ [--max-concurrency 4]
     python -m tests.s3.archive_worker upload_file --file PATH --dest s3://bucket/prefix/
     python -m tests.s3.archive_worker in_memory --url URL --dest s3://bucket/prefix/
 
-Modes: ``archive`` runs ArchiveVideoOperator (streamed multipart upload, sidecar, contact sheet);
-``upload_file`` is boto3's managed upload of the same bytes from a local file; ``in_memory``
-downloads the whole video into memory first, then uploads it with boto3's managed upload.
+Modes: ``archive`` runs ArchiveVideoOperator (streamed multipart upload, ``--max-concurrency``
+parts at once, sidecar, contact sheet); ``upload_file`` is boto3's managed upload of the same bytes
+from a local file (boto3's default of 10 threads); ``in_memory`` downloads the whole video into
+memory first, then uploads it with boto3's managed upload.
 The AWS connection comes from ``AIRFLOW_CONN_AWS_DEFAULT``.
 """
 
@@ -25,6 +26,9 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from airflow_video_gen.utils.s3 import DEFAULT_MAX_CONCURRENCY
+from benchmarks.common import cpu_seconds
 
 MARKER = "ARCHIVE-WORKER-RESULT "
 REPO = Path(__file__).resolve().parents[2]
@@ -61,7 +65,9 @@ def _client() -> Any:
     return s3_hook("aws_default").get_conn()
 
 
-def run(mode: str, url: str | None, path: str | None, dest: str, part_size: int) -> dict[str, Any]:
+def run(
+    mode: str, url: str | None, path: str | None, dest: str, part_size: int, max_concurrency: int
+) -> dict[str, Any]:
     import httpx
     from boto3.s3.transfer import TransferConfig
 
@@ -74,7 +80,7 @@ def run(mode: str, url: str | None, path: str | None, dest: str, part_size: int)
     config = TransferConfig(multipart_chunksize=part_size)
     baseline = rss()
     exact = reset_peak()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     size = 0
     if mode == "archive":
         from airflow.sdk.execution_time.context import OutletEventAccessors
@@ -87,7 +93,11 @@ def run(mode: str, url: str | None, path: str | None, dest: str, part_size: int)
             "videos": [{"type": "url", "url": url, "mediaType": "video/mp4"}],
         }
         op = ArchiveVideoOperator(
-            task_id="archive", generation=generation, dest_s3_uri=dest, part_size=part_size
+            task_id="archive",
+            generation=generation,
+            dest_s3_uri=dest,
+            part_size=part_size,
+            max_concurrency=max_concurrency,
         )
         result = op.execute({"outlet_events": OutletEventAccessors()})
         size = result["videos"][0]["size"]
@@ -102,12 +112,13 @@ def run(mode: str, url: str | None, path: str | None, dest: str, part_size: int)
         client.upload_fileobj(io.BytesIO(data), bucket, f"{prefix}in-memory.mp4", Config=config)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     top = peak()
     return {
         "mode": mode,
         "bytes": size,
         "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu, 3),
         "mib_per_s": round(size / 2**20 / seconds, 1),
         "baseline_rss": baseline,
         "peak_rss": top,
@@ -123,6 +134,7 @@ def measure(
     url: str | None = None,
     path: str | None = None,
     part_size: int = 8 * 1024 * 1024,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     env: dict[str, str] | None = None,
     timeout: float = 900.0,
 ) -> dict[str, Any]:
@@ -136,6 +148,8 @@ def measure(
         dest,
         "--part-size",
         str(part_size),
+        "--max-concurrency",
+        str(max_concurrency),
     ]
     if url:
         command += ["--url", url]
@@ -168,8 +182,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--file")
     parser.add_argument("--dest", required=True)
     parser.add_argument("--part-size", type=int, default=8 * 1024 * 1024)
+    parser.add_argument("--max-concurrency", type=int, default=DEFAULT_MAX_CONCURRENCY)
     args = parser.parse_args(argv)
-    result = run(args.mode, args.url, args.file, args.dest, args.part_size)
+    result = run(args.mode, args.url, args.file, args.dest, args.part_size, args.max_concurrency)
     sys.stdout.write(MARKER + json.dumps(result) + "\n")
 
 

@@ -59,6 +59,14 @@ def emulator_base64(airflow_home: Path) -> Iterator[EmulatorProcess]:
         yield emu
 
 
+def recorded_sha256(s3: Any, bucket: str, key: str) -> str:
+    """The sha256 a streamed object carries in its tags, checked to be bound to its current ETag."""
+    tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
+    assert tags["sha256-etag"] == s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"'), tags
+    sha256: str = tags["sha256"]
+    return sha256
+
+
 def task_context(task_id: str = "task", **extra: Any) -> dict[str, Any]:
     """The parts of an Airflow task context the operators read, for running ``execute`` directly."""
     from airflow.sdk.execution_time.context import OutletEventAccessors

@@ -16,7 +16,7 @@ from PIL import Image
 from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 from airflow_video_gen.operators.archive import ArchiveVideoOperator
 from tests.imaging import make_image
-from tests.s3.conftest import Generate, task_context
+from tests.s3.conftest import Generate, recorded_sha256, task_context
 from tests.s3.servers import FileHost, Served, make_mp4
 
 pytestmark = pytest.mark.slow
@@ -59,7 +59,7 @@ def check_archived(s3: Any, entry: dict[str, Any], decode_mp4: Any, seconds: flo
     sha = hashlib.sha256(data).hexdigest()
     assert (len(data), sha) == (entry["size"], entry["sha256"])
     bucket, key = split(entry["s3_uri"])
-    assert s3.head_object(Bucket=bucket, Key=key)["Metadata"]["sha256"] == sha
+    assert recorded_sha256(s3, bucket, key) == sha
     video = decode_mp4(data)
     assert abs(video.duration - seconds) <= 1 / 24 + 1e-6
     assert video.fps == 24
@@ -83,7 +83,8 @@ def test_url_results_are_archived_with_provenance_and_reruns_are_no_ops(
     assert generation["videos"][0]["type"] == "url"
     context = task_context("archive")
     result = archive(generation, f"s3://{bucket}/videos/", context)
-    assert set(result) == {"videos", "model", "idempotency_key"}
+    assert set(result) == {"videos", "model", "idempotency_key", "aws_conn_id"}
+    assert result["aws_conn_id"] == "aws_default"
     assert len(json.dumps(result)) < 2048
     (entry,) = result["videos"]
     key = generation["idempotency_key"]
@@ -252,6 +253,10 @@ def test_bad_input_is_refused_clearly() -> None:
         ArchiveVideoOperator(task_id="a", generation={}, dest_s3_uri="s3://bucket/videos")
     with pytest.raises(ValueError, match="part_size must be"):
         ArchiveVideoOperator(task_id="a", generation={}, dest_s3_uri="s3://bucket/v/", part_size=1024)
+    with pytest.raises(
+        ValueError, match=r"max_concurrency \(parts uploaded at once\) must be an int from 1 to 16, got 0"
+    ):
+        ArchiveVideoOperator(task_id="a", generation={}, dest_s3_uri="s3://bucket/v/", max_concurrency=0)
     with pytest.raises(AirflowFailException, match="XCom of a generation sensor"):
         archive({"status": "completed"}, "s3://bucket/v/")
     with pytest.raises(AirflowFailException, match="not 'completed'"):

@@ -18,7 +18,7 @@ from tests.airflow_harness import run_dag
 from tests.imaging import make_image
 from tests.s3.conftest import Generate
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.slow
 
 VEO = "google/veo-3.1-fast-generate-001"
 #: What Airflow logs when an asset event names an asset no DAG declared (airflow/assets/manager.py,

@@ -15,7 +15,7 @@ from airflow_video_gen.sensors.generation import KlingGenerationSensor
 from tests.airflow_harness import run_dag
 from tests.conftest import point_connection_at
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.slow
 
 SUBMISSION = {"model": "klingai/kling-v2.6-i2v", "operation": {"gatewayJobId": "job-1"}}
 CALLS = ("start_calls", "polls_served", "files_served", "config_calls", "generate_calls")

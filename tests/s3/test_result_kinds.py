@@ -22,7 +22,7 @@ from tests.conftest import point_connection_at
 from tests.imaging import make_image
 from tests.s3.conftest import Generate, task_context
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.slow
 
 VEO = "google/veo-3.1-fast-generate-001"
 TTL = 1.5
@@ -143,9 +143,11 @@ def test_videos_delivered_elsewhere_complete_and_are_recorded_without_a_download
     assert entry["delivered_elsewhere"] is True
     assert entry["media_type"] == "video/mp4"
     assert entry["contact_sheet_s3_uri"] is None
-    # The sidecar is the only object: no video, no contact sheet, nothing downloaded.
+    # The sidecar and the archive's index by request are the only objects: no video, no contact
+    # sheet, nothing downloaded.
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
-    assert keys == [entry["sidecar_s3_uri"].split("/", 3)[3]]
+    (index,) = [k for k in keys if "/requests/" in k]
+    assert sorted(keys) == sorted([entry["sidecar_s3_uri"].split("/", 3)[3], index])
     sidecar = json.loads(read(s3, entry["sidecar_s3_uri"]))
     assert sidecar["delivered"] == "uploaded"
     assert sidecar["video"]["status_entry"] == {"type": "uploaded", "mediaType": "video/mp4"}

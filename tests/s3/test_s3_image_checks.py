@@ -273,7 +273,6 @@ def test_images_not_in_s3_are_not_read_again(moto: LocalS3, tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("airflow")
 def test_passing_the_whole_staging_xcom_fails_the_submit_task_with_the_fix(
     emulator: EmulatorProcess,
     moto: LocalS3,

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import av
@@ -24,6 +27,7 @@ from airflow_video_gen.utils.s3 import (
     store_stream,
     upload_stream,
 )
+from tests.s3.conftest import recorded_sha256
 from tests.s3.servers import make_mp4, padded_stream
 
 MIB = 1024 * 1024
@@ -69,8 +73,12 @@ def test_upload_stream_in_parts_and_abort_on_any_error(s3: Any, bucket: str) -> 
     assert (stored.size, stored.sha256) == (total, hashlib.sha256(body).hexdigest())
     assert len(body) == total
     head = s3.head_object(Bucket=bucket, Key="v.bin")
-    assert head["Metadata"]["sha256"] == stored.sha256
+    assert recorded_sha256(s3, bucket, "v.bin") == stored.sha256
     assert head["ContentType"] == "video/mp4"
+    assert head["ETag"] == stored.etag
+    attributes = s3.get_object_attributes(Bucket=bucket, Key="v.bin", ObjectAttributes=["Checksum"])
+    assert attributes["Checksum"]["ChecksumType"] == "COMPOSITE"
+    assert attributes["Checksum"]["ChecksumCRC32"]
 
     with pytest.raises(ConnectionResetError):
         upload_stream(
@@ -120,6 +128,155 @@ def test_store_stream_leaves_same_bytes_alone_and_refuses_different_ones(s3: Any
     assert (replaced.outcome, replaced.size) == ("replaced", 2 * MIB)
     assert opened == [MIB, MIB, MIB, 2 * MIB, 2 * MIB]  # each call reads its source once
     assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+@contextmanager
+def s3_calls(client: Any) -> Iterator[list[str]]:
+    """The S3 operations ``client`` calls meanwhile, in order (botocore's own events)."""
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    client.meta.events.register("before-call.s3", record, unique_id="test-s3-calls")
+    try:
+        yield calls
+    finally:
+        client.meta.events.unregister("before-call.s3", unique_id="test-s3-calls")
+
+
+def test_parts_are_sent_concurrently_up_to_max_concurrency_and_stored_in_order(s3: Any, bucket: str) -> None:
+    sending, most = 0, 0
+    lock = threading.Lock()
+
+    def started(params: Any, **_: Any) -> None:
+        nonlocal sending, most
+        with lock:
+            sending += 1
+            most = max(most, sending)
+        time.sleep(0.2)  # long enough for the next parts to start meanwhile
+
+    def ended(**_: Any) -> None:
+        nonlocal sending
+        with lock:
+            sending -= 1
+
+    s3.meta.events.register("before-call.s3.UploadPart", started, unique_id="test-started")
+    s3.meta.events.register("after-call.s3.UploadPart", ended, unique_id="test-ended")
+    total = 7 * MIN_PART_SIZE + 1
+    try:
+        for concurrency in (3, 1):
+            most = 0
+            with s3_calls(s3) as calls:
+                stored = upload_stream(
+                    s3,
+                    f"s3://{bucket}/c{concurrency}.bin",
+                    _chunks(total),
+                    content_type="video/mp4",
+                    part_size=MIN_PART_SIZE,
+                    max_concurrency=concurrency,
+                )
+            assert most == concurrency
+            # No server-side copy: the upload, its check, and the tags.
+            assert calls == [
+                "CreateMultipartUpload",
+                *["UploadPart"] * 8,
+                "CompleteMultipartUpload",
+                "HeadObject",
+                "PutObjectTagging",
+            ]
+            body = s3.get_object(Bucket=bucket, Key=f"c{concurrency}.bin")["Body"].read()
+            assert body == b"".join(_chunks(total))
+            assert stored.sha256 == hashlib.sha256(body).hexdigest()
+    finally:
+        s3.meta.events.unregister("before-call.s3.UploadPart", unique_id="test-started")
+        s3.meta.events.unregister("after-call.s3.UploadPart", unique_id="test-ended")
+    with pytest.raises(
+        ValueError, match=r"max_concurrency \(parts uploaded at once\) must be an int from 1 to 16"
+    ):
+        upload_stream(s3, f"s3://{bucket}/x.bin", _chunks(1), content_type="video/mp4", max_concurrency=0)
+
+
+def test_a_failed_part_aborts_the_upload_once_the_parts_in_flight_have_ended(s3: Any, bucket: str) -> None:
+    events: list[str] = []
+
+    def part(params: Any, **_: Any) -> None:
+        if params["PartNumber"] == 3:
+            raise ConnectionResetError("S3 went away")
+        events.append("part started")
+        time.sleep(0.2)
+
+    def record(event_name: str, **_: Any) -> None:
+        events.append(event_name)
+
+    hooks: list[tuple[str, Callable[..., None]]] = [
+        ("before-parameter-build.s3.UploadPart", part),
+        ("after-call.s3.UploadPart", record),
+        ("before-call.s3.AbortMultipartUpload", record),
+    ]
+    for name, handler in hooks:
+        s3.meta.events.register(name, handler, unique_id=f"test-{name}")
+    try:
+        with pytest.raises(ConnectionResetError, match="S3 went away"):
+            upload_stream(
+                s3,
+                f"s3://{bucket}/failed.bin",
+                _chunks(8 * MIN_PART_SIZE),
+                content_type="video/mp4",
+                part_size=MIN_PART_SIZE,
+                max_concurrency=4,
+            )
+    finally:
+        for name, _handler in hooks:
+            s3.meta.events.unregister(name, unique_id=f"test-{name}")
+    started = events.count("part started")
+    assert started >= 2  # parts 1, 2 (and 4, 5 when read before part 3 failed) were in flight
+    # Every part in flight ended before the abort, so none can land after it.
+    assert events[-1] == "before-call.s3.AbortMultipartUpload"
+    assert events.count("after-call.s3.UploadPart") == started
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+    assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def test_the_stored_sha256_is_read_from_tags_or_old_metadata_and_a_stale_tag_is_not_trusted(
+    s3: Any, bucket: str
+) -> None:
+    data = b"".join(_chunks(MIB))
+    sha = hashlib.sha256(data).hexdigest()
+
+    class Source:
+        def __init__(self, payload: bytes) -> None:
+            self.payload = payload
+
+        def __enter__(self) -> Iterator[bytes]:
+            return iter([self.payload])
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    # Stored by this version: the tags give the sha256; the stored bytes are not read again.
+    store_stream(s3, f"s3://{bucket}/new.mp4", lambda: Source(data), content_type="video/mp4")
+    with s3_calls(s3) as calls:
+        again = store_stream(s3, f"s3://{bucket}/new.mp4", lambda: Source(data), content_type="video/mp4")
+    assert (again.outcome, again.sha256) == ("unchanged", sha)
+    assert calls == ["HeadObject", "GetObjectTagging"]
+
+    # Stored by earlier versions: the sha256 in the object's metadata still counts.
+    s3.put_object(Bucket=bucket, Key="old.mp4", Body=data, Metadata={"sha256": sha})
+    with s3_calls(s3) as calls:
+        again = store_stream(s3, f"s3://{bucket}/old.mp4", lambda: Source(data), content_type="video/mp4")
+    assert (again.outcome, calls) == ("unchanged", ["HeadObject"])
+    with pytest.raises(S3ConflictError, match="different bytes"):
+        store_stream(s3, f"s3://{bucket}/old.mp4", lambda: Source(data[:-1]), content_type="video/mp4")
+
+    # Tags that name another ETag (the object was replaced after they were written) are ignored:
+    # the stored bytes are hashed, and the conflict is seen.
+    tags = s3.get_object_tagging(Bucket=bucket, Key="new.mp4")["TagSet"]
+    s3.put_object(Bucket=bucket, Key="new.mp4", Body=data[:-1])
+    s3.put_object_tagging(Bucket=bucket, Key="new.mp4", Tagging={"TagSet": tags})
+    with s3_calls(s3) as calls, pytest.raises(S3ConflictError, match="different bytes"):
+        store_stream(s3, f"s3://{bucket}/new.mp4", lambda: Source(data), content_type="video/mp4")
+    assert calls == ["HeadObject", "GetObjectTagging", "GetObject"]
 
 
 def test_pyav_decodes_from_ranged_reads_without_reading_the_padding(s3: Any, bucket: str) -> None:

@@ -17,7 +17,7 @@ from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 from tests.airflow_harness import run_dag
 from tests.conftest import point_connection_at
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.slow
 
 CONN = "ai_gateway_spend"
 

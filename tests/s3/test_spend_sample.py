@@ -14,7 +14,7 @@ from airflow_video_gen.devtools.local_s3 import LocalS3
 from tests.airflow_harness import run_dag
 from tests.imaging import make_image
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.slow
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "spend.md"
 DAG_ID = "new_images_hourly"

@@ -19,7 +19,7 @@ from tests.airflow_harness import run_dag
 from tests.conftest import point_connection_at
 from tests.s3.conftest import Generate, task_context
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.slow
 
 GROK = "xai/grok-imagine-video"
 

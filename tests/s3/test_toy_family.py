@@ -21,7 +21,7 @@ from tests.airflow_harness import run_dag
 from tests.conftest import point_connection_at
 from tests.families.toy import TOY_MODEL, TOY_MODEL_QUIET, ToySubmitOperator
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

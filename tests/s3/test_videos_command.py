@@ -19,7 +19,7 @@ from airflow_video_gen.devtools.local_s3 import LocalS3
 from tests.airflow_harness import run_dag
 from tests.imaging import make_image
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.slow
 
 DAG_ID = "videos_command"
 MODEL = "bytedance/seedance-v1.0-pro-fast"

@@ -32,3 +32,16 @@ def test_a_misspelt_keyword_names_the_closest_one() -> None:
 def test_airflow_s_own_keywords_still_work() -> None:
     operator = KlingSubmitOperator(task_id="k", image="https://x.io/a.png", retries=2, pool="video")
     assert (operator.retries, operator.pool) == (2, "video")
+
+
+def test_skip_if_archived_must_be_an_archive_prefix_at_parse_time() -> None:
+    with pytest.raises(ValueError, match="skip_if_archived") as caught:
+        KlingSubmitOperator(task_id="t", image="https://example.com/x.png", skip_if_archived="videos/")
+    assert "dest_s3_uri of the ArchiveVideoOperator" in str(caught.value)
+    # A template is checked once rendered; a prefix is accepted as it is.
+    KlingSubmitOperator(
+        task_id="u", image="https://example.com/x.png", skip_if_archived="{{ params.archive }}"
+    )
+    KlingSubmitOperator(
+        task_id="v", image="https://example.com/x.png", skip_if_archived="s3://my-bucket/videos/"
+    )

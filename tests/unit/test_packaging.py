@@ -161,6 +161,24 @@ def test_the_wheel_holds_every_module(wheel: Path) -> None:
     assert sources <= packed, sorted(sources - packed)
 
 
+def test_the_wheel_holds_the_gallery_templates_and_registers_its_plugin(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as whl:
+        names = set(whl.namelist())
+        (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        registered = whl.read(entry_points).decode()
+    templates = {
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "airflow_video_gen" / "plugins" / "templates").iterdir()
+    }
+    assert {"airflow_video_gen/plugins/templates/videos.html"} <= templates <= names, sorted(
+        templates - names
+    )
+    assert (
+        "[airflow.plugins]\nvideo_gallery = airflow_video_gen.plugins.gallery:VideoGalleryPlugin"
+        in registered
+    )
+
+
 RUNTIME_MODULES = (
     "airflow_video_gen.operators.submit",
     "airflow_video_gen.sensors.generation",

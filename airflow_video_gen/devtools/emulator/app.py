@@ -10,6 +10,7 @@ Routes (``/v4/ai`` is the base URL to give a client)::
     GET  /files/<name>               result files (MP4 videos, PNG last frames) until they expire
     GET  /                           health
     GET  /_emulator/stats            counters (starts billed, polls served, faults, jobs by state...)
+    GET  /_emulator/jobs             each job: model, state, status calls, callback deliveries
     POST /_emulator/reset            forget jobs, keys, files and counters (the balance is full again);
                                      restart the fault draws
 
@@ -55,9 +56,10 @@ from starlette.types import Message, Receive, Scope, Send
 from airflow_video_gen.devtools.emulator.faults import FaultInjector, drop_connection
 from airflow_video_gen.devtools.emulator.files import FileStore
 from airflow_video_gen.devtools.emulator.jobs import Job, JobBook, JobRunner, dumps, new_job_id
+from airflow_video_gen.devtools.emulator.latencies import LatencyDraws
 from airflow_video_gen.devtools.emulator.render_pool import RenderPool
 from airflow_video_gen.devtools.emulator.settings import EmulatorSettings
-from airflow_video_gen.devtools.emulator.specs import video_seconds
+from airflow_video_gen.devtools.emulator.specs import public_url, video_seconds
 from airflow_video_gen.families import FAMILIES, known_models
 from airflow_video_gen.models import InvalidVideoRequest, VideoRequest
 from airflow_video_gen.protocol import (
@@ -204,8 +206,21 @@ def _amount(value: Decimal) -> str:
 
 
 def _body_digest(model: str | None, body: Any) -> str:
-    canonical = json.dumps([model, body], sort_keys=True, separators=(",", ":"))
+    """What a start's idempotency key is held to: the model and the body, each URL without its
+    query. A presigned image URL signed again (a retried task, a second later) is the same image,
+    as the client's key, derived from the request with its images by source, says."""
+    canonical = json.dumps([model, _unsigned(body)], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _unsigned(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        return public_url(value)
+    if isinstance(value, dict):
+        return {k: _unsigned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unsigned(v) for v in value]
+    return value
 
 
 class Emulator:
@@ -217,6 +232,7 @@ class Emulator:
     def __init__(self, settings: EmulatorSettings) -> None:
         self.settings = settings
         self.faults = FaultInjector(settings.faults)
+        self.latencies = LatencyDraws(settings.latency, settings.latency_spread)
         self.book = JobBook()
         self.files = FileStore()
         self.counters = Counters()
@@ -330,20 +346,17 @@ class Emulator:
 
     def _new_job(self, request: Request, judged: VideoRequest, body: Any, *, synchronous: bool) -> Job:
         warnings = [{"type": "other", "message": w} for w in judged.warnings]
-        if isinstance(body, dict) and body.get("callbackUrl"):
-            warnings.append(
-                {"type": "other", "message": "callbackUrl is not called by the emulator; poll status"}
-            )
         root = self.settings.public_url or str(request.base_url)
         job = Job(
             id=new_job_id(),
             request=judged,
             created=time.monotonic(),
-            latency=self.settings.latency,
+            latency=self.latencies.draw(judged.model),
             root_url=root.rstrip("/"),
             warnings=warnings,
             fault=self.faults.draw_job(),
             synchronous=synchronous,
+            callback_dropped=bool(judged.callback_url) and not synchronous and self.faults.draw_callback(),
         )
         self.counters.generations_billed += 1
         self.counters.seconds_billed += video_seconds(judged) * judged.settings.n
@@ -401,6 +414,7 @@ class Emulator:
         job = self.book.jobs.get(job_id)
         if job is None or job.synchronous:
             return error_response(404, f"Unknown operation: no job {job_id!r}", "not_found", "operation")
+        job.status_calls += 1
         if self.runner is not None:
             self.runner.refresh(job)
         return _json_response(job.status_answer(time.monotonic()))
@@ -484,6 +498,7 @@ class Emulator:
                 "service": "AI Gateway emulator",
                 "baseUrl": f"{root}{BASE_PATH}",
                 "latency": self.settings.latency,
+                "latencySpread": self.settings.latency_spread.describe(),
                 "results": self.settings.results,
                 "faults": self.settings.faults.describe() if self.settings.faults else "",
                 "models": [m["id"] for m in model_catalogue()],
@@ -493,8 +508,12 @@ class Emulator:
     def stats(self) -> dict[str, Any]:
         """Counters, faults injected by kind, jobs by state and render counts."""
         pool = self.pool
+        called_back = [job for job in self.book.jobs.values() if job.signing_secret is not None]
         return {
             **asdict(self.counters),
+            "callbacks_delivered": sum(job.callback_delivered for job in called_back),
+            "callback_attempts": sum(job.callback_attempts for job in called_back),
+            "callbacks_dropped": sum(job.callback_dropped for job in called_back),
             "faults": dict(sorted(self.faults.counts.items())),
             "jobs": self.book.counts(time.monotonic()),
             "renders_done": pool.renders_done if pool else 0,
@@ -505,12 +524,19 @@ class Emulator:
         """``GET /_emulator/stats``."""
         return _json_response(self.stats())
 
+    async def jobs_endpoint(self, request: Request) -> Response:
+        """``GET /_emulator/jobs``: ``{"jobs": {<job id>: {"model", "state", "status_calls",
+        "callback": {"attempts", "delivered", "dropped"} | null}}}``."""
+        now = time.monotonic()
+        return _json_response({"jobs": {job_id: job.summary(now) for job_id, job in self.book.jobs.items()}})
+
     async def reset(self, request: Request) -> Response:
         """``POST /_emulator/reset``: forget jobs, keys, files and counters (renders stay cached)."""
         self.book.clear()
         self.files.clear()
         self.counters = Counters()
         self.faults.reset()
+        self.latencies.reset()
         if self.pool is not None:
             self.pool.reset_counts()
         return _json_response({"reset": True})
@@ -548,6 +574,7 @@ def create_app(settings: EmulatorSettings) -> Starlette:
         Route(CREDITS_PATH, emulator.credits_endpoint, methods=["GET"]),
         Route("/files/{name}", emulator.file, methods=["GET", "HEAD"]),
         Route("/_emulator/stats", emulator.stats_endpoint, methods=["GET"]),
+        Route("/_emulator/jobs", emulator.jobs_endpoint, methods=["GET"]),
         Route("/_emulator/reset", emulator.reset, methods=["POST"]),
     ]
     app = EmulatorApp(

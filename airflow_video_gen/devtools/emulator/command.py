@@ -57,6 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--latency", type=positive_float, default=3.0, help="seconds each job takes at least")
     parser.add_argument(
+        "--latency-spread",
+        default="",
+        metavar="SPEC",
+        help="per model, a range each job's latency is drawn from in place of --latency, e.g. "
+        "'klingai/kling-v2.6-i2v=70-90,*=40-120,seed=7' (grammar: "
+        "airflow_video_gen.devtools.emulator.latencies) (default: none)",
+    )
+    parser.add_argument(
         "--faults",
         default="",
         metavar="SPEC",
@@ -99,6 +107,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="price of one second of generated video",
     )
     parser.add_argument(
+        "--callback-attempts",
+        type=int,
+        default=5,
+        help="deliveries tried for each callback (a start with callbackUrl) before giving up",
+    )
+    parser.add_argument(
+        "--callback-backoff",
+        type=positive_float,
+        default=1.0,
+        help="seconds before a callback's second delivery, doubled before each next one",
+    )
+    parser.add_argument(
         "--log-level",
         default="warning",
         choices=("critical", "error", "warning", "info", "debug"),
@@ -118,12 +138,14 @@ def run(args: argparse.Namespace) -> int:
 
     from airflow_video_gen.devtools.emulator.app import BASE_PATH, create_app
     from airflow_video_gen.devtools.emulator.faults import FaultSpec, FaultSpecError
+    from airflow_video_gen.devtools.emulator.latencies import LatencySpread
     from airflow_video_gen.devtools.emulator.settings import EmulatorSettings
 
     try:
         settings = EmulatorSettings(
             api_key=args.api_key,
             latency=args.latency,
+            latency_spread=LatencySpread.parse(args.latency_spread),
             faults=FaultSpec.parse(args.faults),
             results=args.results,
             render_workers=args.render_workers,
@@ -132,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
             file_ttl=args.file_ttl,
             credits=args.credits,
             price_per_second=args.price_per_second,
+            callback_attempts=args.callback_attempts,
+            callback_backoff=args.callback_backoff,
         )
     except (FaultSpecError, ValueError) as exc:
         print(f"airflow-video-gen emulator: {exc}", file=sys.stderr)

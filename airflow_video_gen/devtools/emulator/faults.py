@@ -17,6 +17,9 @@ A fault spec is a comma-separated list of ``target=value`` items::
 ``job.error=<rate>`` / ``job.cancel=<rate>``
     The share of new jobs that end ``error`` / ``cancelled`` after their latency (on the SSE call:
     an ``error`` event). Together at most 1.
+``callback.drop=<rate>``
+    The share of jobs started with a ``callbackUrl`` whose callback is never sent (a callback lost
+    for good: the waiting side must find the end by polling).
 ``seed=<int>``
     Seed of the draws (default 0). Each endpoint and the jobs draw from their own seeded stream, so
     the same spec and the same sequence of calls to an endpoint give the same faults.
@@ -72,6 +75,7 @@ class FaultSpec:
     :param seed: Seed of the draws.
     :param retry_after: ``Retry-After`` seconds of a 429.
     :param slow_s: Delay of a ``slow`` answer in seconds.
+    :param callback_drop: Share of callbacks never sent.
     """
 
     rates: Mapping[tuple[str, str], float] = field(default_factory=dict)
@@ -79,6 +83,7 @@ class FaultSpec:
     seed: int = 0
     retry_after: float = 1.0
     slow_s: float = 2.0
+    callback_drop: float = 0.0
 
     @classmethod
     def parse(cls, text: str | None) -> FaultSpec:
@@ -108,11 +113,15 @@ class FaultSpec:
             if not dot:
                 raise FaultSpecError(
                     f"fault item {item!r}: unknown target; expected <endpoint>.<kind>, job.error, "
-                    "job.cancel, seed, retry_after or slow_s"
+                    "job.cancel, callback.drop, seed, retry_after or slow_s"
                 )
             if not 0.0 <= value <= 1.0:
                 raise FaultSpecError(f"fault item {item!r}: a rate must be between 0 and 1")
-            if endpoint == "job":
+            if endpoint == "callback":
+                if kind != "drop":
+                    raise FaultSpecError(f"fault item {item!r}: the callback fault is callback.drop")
+                scalars["callback_drop"] = value
+            elif endpoint == "job":
                 if kind not in JOB_KINDS:
                     raise FaultSpecError(f"fault item {item!r}: job faults are job.error and job.cancel")
                 job_rates[kind] = value
@@ -143,15 +152,17 @@ class FaultSpec:
             seed=int(scalars.get("seed", 0)),
             retry_after=scalars.get("retry_after", 1.0),
             slow_s=scalars.get("slow_s", 2.0),
+            callback_drop=scalars.get("callback_drop", 0.0),
         )
 
     def __bool__(self) -> bool:
-        return bool(self.rates or self.job_rates)
+        return bool(self.rates or self.job_rates or self.callback_drop)
 
     def describe(self) -> str:
         """The spec in canonical form (``*`` expanded), as :meth:`parse` reads it."""
         items = [f"{e}.{k}={r:g}" for (e, k), r in self.rates.items()]
         items += [f"job.{k}={r:g}" for k, r in self.job_rates.items()]
+        items += [f"callback.drop={self.callback_drop:g}"] if self.callback_drop else []
         items += [f"seed={self.seed}", f"retry_after={self.retry_after:g}", f"slow_s={self.slow_s:g}"]
         return ",".join(items)
 
@@ -181,7 +192,9 @@ class FaultInjector:
     def reset(self) -> None:
         """Start every stream again from the seed and forget the counts."""
         self.counts.clear()
-        self._streams = {name: random.Random(f"{self.spec.seed}/{name}") for name in (*ENDPOINTS, "job")}
+        self._streams = {
+            name: random.Random(f"{self.spec.seed}/{name}") for name in (*ENDPOINTS, "job", "callback")
+        }
 
     def draw(self, endpoint: str) -> str | None:
         """The fault kind for one call to ``endpoint``, or ``None``; counted as ``<endpoint>.<kind>``."""
@@ -196,6 +209,12 @@ class FaultInjector:
         if not any(r for _, r in rates):
             return None
         return self._pick("job", rates)
+
+    def draw_callback(self) -> bool:
+        """Whether the callback of a new job is dropped; counted as ``callback.drop``."""
+        if not self.spec.callback_drop:
+            return False
+        return self._pick("callback", [("drop", self.spec.callback_drop)]) == "drop"
 
     def _pick(self, stream: str, rates: list[tuple[str, float]]) -> str | None:
         draw = self._streams[stream].random()

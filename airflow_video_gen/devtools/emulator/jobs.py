@@ -12,6 +12,15 @@ object (``{"type": "url", "url": ".../files/<job>-0-last.png", "mediaType": "ima
 ``{"type": "base64", ...}`` in base64 mode), and ``providerMetadata.bytedance.lastFrames`` with one
 such object per video.
 
+A job started with a ``callbackUrl`` gets a signing secret, returned once in the start answer
+(``providerMetadata.gateway.asyncJob.webhookSigningSecret``; an idempotent replay returns the same
+answer). When it ends, the emulator POSTs ``{"type": "video.generation.<status>", "data":
+{"jobId", "status"}}`` (``completed``, ``failed`` or ``cancelled``: terminal facts only, never the
+videos) to that URL, signed in ``x-ai-gateway-signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+"<t>.<raw body>">`` and named in ``x-ai-gateway-idempotency-key: <jobId>-<status>``, as the
+official client's guide describes the gateway's callbacks. A delivery that fails (no 2xx) is tried
+again with a doubling pause, re-signed each time, up to the emulator's ``callback_attempts``.
+
 URL results expire after the emulator's ``file_ttl``. A status call on a completed job whose files
 have expired publishes them again, under new names (``<job>-r<n>-<i>.mp4``) and with a new
 ``expiresAt``, as long as the rendered files are still on disk; otherwise the answer keeps the
@@ -22,6 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -54,6 +65,8 @@ JOB_STATES = ("queued", "running", "completed", "error", "cancelled")
 #: Share of a job's latency it spends ``queued`` before it is ``running``.
 QUEUED_SHARE = 0.2
 INJECTED_ERROR = "Async video job failed (injected fault: job.error)"
+#: A callback's ``data.status`` by the job's final state.
+CALLBACK_STATUS = {"completed": "completed", "error": "failed", "cancelled": "cancelled"}
 
 
 def dumps(value: Any) -> bytes:
@@ -77,6 +90,7 @@ class Job:
     :param warnings: Protocol warnings of its request.
     :param fault: ``error`` or ``cancel`` when a fault decides how it ends.
     :param synchronous: Started by the SSE endpoint (no status answers needed).
+    :param callback_dropped: A ``callback.drop`` fault: its callback is never sent.
     """
 
     id: str
@@ -87,6 +101,7 @@ class Job:
     warnings: list[dict[str, str]]
     fault: str | None = None
     synchronous: bool = False
+    callback_dropped: bool = False
     final_state: str | None = None
     final_answer: bytes | None = None
     result: dict[str, Any] | None = None
@@ -96,15 +111,24 @@ class Job:
     expires_at: float = 0.0
     publications: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Status calls answered for it.
+    status_calls: int = 0
+    #: Deliveries of its callback tried, and whether one was answered 2xx.
+    callback_attempts: int = 0
+    callback_delivered: bool = False
     start_answer: bytes = field(init=False)
+    signing_secret: str | None = field(init=False, repr=False)
     _pending: dict[str, bytes] = field(init=False)
 
     def __post_init__(self) -> None:
+        wants_callback = bool(self.request.callback_url) and not self.synchronous
+        self.signing_secret = f"whsec_{secrets.token_hex(24)}" if wants_callback else None
+        secret = {"webhookSigningSecret": self.signing_secret} if self.signing_secret else {}
         self.start_answer = dumps(
             {
                 "operation": {"gatewayJobId": self.id},
                 "warnings": self.warnings,
-                "providerMetadata": _async_job(self.id, "queued"),
+                "providerMetadata": _async_job(self.id, "queued", **secret),
             }
         )
         self._pending = {
@@ -164,6 +188,22 @@ class Job:
     def _finish(self, state: str) -> None:
         self.final_state = state
         self.done.set()
+
+    def summary(self, now: float) -> dict[str, Any]:
+        """What ``GET /_emulator/jobs`` shows of it (never its secret)."""
+        callback = None
+        if self.signing_secret is not None:
+            callback = {
+                "attempts": self.callback_attempts,
+                "delivered": self.callback_delivered,
+                "dropped": self.callback_dropped,
+            }
+        return {
+            "model": self.model,
+            "state": self.state(now),
+            "status_calls": self.status_calls,
+            "callback": callback,
+        }
 
     def sse_event(self) -> dict[str, Any]:
         """The one ``data:`` event of the synchronous endpoint, once the job is done."""
@@ -254,8 +294,8 @@ class JobRunner:
                     job.cancel()
                 else:
                     job.fail(INJECTED_ERROR)
-                return
-            await self._render(job)
+            else:
+                await self._render(job)
         except asyncio.CancelledError:
             raise
         except (InputImageError, RenderPlanError) as exc:
@@ -265,8 +305,50 @@ class JobRunner:
         except Exception as exc:
             log.exception("job %s failed", job.id)
             job.fail(f"rendering failed: {type(exc).__name__}: {exc}")
-        if job.final_state != "completed":
+        if job.final_state != "completed" and job.fault is None:
             log.info("job %s ended %s: %s", job.id, job.final_state, job.error)
+        if job.signing_secret is not None and not job.callback_dropped:
+            await self._call_back(job)
+
+    async def _call_back(self, job: Job) -> None:
+        """POST the job's signed callback, retried with a doubling pause until a 2xx answer."""
+        assert self.client is not None
+        assert job.signing_secret is not None
+        assert job.final_state
+        url = str(job.request.callback_url)
+        status = CALLBACK_STATUS[job.final_state]
+        body = dumps({"type": f"video.generation.{status}", "data": {"jobId": job.id, "status": status}})
+        settings = self.settings
+        for attempt in range(settings.callback_attempts):
+            if attempt:
+                await asyncio.sleep(settings.callback_backoff * 2 ** (attempt - 1))
+            stamp = int(time.time())
+            digest = hmac.new(
+                job.signing_secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256
+            ).hexdigest()
+            headers = {
+                "content-type": "application/json",
+                "user-agent": "ai-gateway-emulator",
+                "x-ai-gateway-signature": f"t={stamp},v1={digest}",
+                "x-ai-gateway-idempotency-key": f"{job.id}-{status}",
+            }
+            job.callback_attempts += 1
+            try:
+                answer = await self.client.post(
+                    url,
+                    content=body,
+                    headers=headers,
+                    timeout=settings.callback_timeout,
+                    follow_redirects=False,
+                )
+            except httpx.HTTPError as exc:
+                log.info("callback of job %s, delivery %d: %s", job.id, attempt + 1, type(exc).__name__)
+                continue
+            if answer.is_success:
+                job.callback_delivered = True
+                return
+            log.info("callback of job %s, delivery %d: HTTP %d", job.id, attempt + 1, answer.status_code)
+        log.warning("callback of job %s not delivered after %d tries", job.id, settings.callback_attempts)
 
     async def _render(self, job: Job) -> None:
         if self.client is None:

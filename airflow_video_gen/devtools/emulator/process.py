@@ -46,6 +46,8 @@ class EmulatorProcess:
     :param api_key: The only key the emulator accepts (default: any); clients use :attr:`api_key`.
     :param latency: Seconds each job takes at least (default 0.3); ``None`` for the emulator's own
         default (3).
+    :param latency_spread: Per model, the range each job's latency is drawn from (see
+        :mod:`airflow_video_gen.devtools.emulator.latencies`), default none.
     :param faults: Fault spec (see :mod:`airflow_video_gen.devtools.emulator.faults`), default none.
     :param results: ``url`` (default), ``base64`` or ``uploaded``; ``None`` for the emulator's own default
         (``base64``). URL results are the default here, unlike the command's, so that the tests,
@@ -67,6 +69,7 @@ class EmulatorProcess:
         *,
         api_key: str | None = None,
         latency: float | None = 0.3,
+        latency_spread: str | None = None,
         faults: str | None = None,
         results: str | None = "url",
         render_workers: int | None = 1,
@@ -90,6 +93,8 @@ class EmulatorProcess:
         args: list[str] = []
         if latency is not None:
             args += ["--latency", str(latency)]
+        if latency_spread:
+            args += ["--latency-spread", latency_spread]
         if results is not None:
             args += ["--results", results]
         if render_workers is not None:
@@ -223,6 +228,13 @@ class EmulatorProcess:
         answer.raise_for_status()
         data: dict[str, Any] = answer.json()
         return data
+
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        """``GET /_emulator/jobs``: each job's model, state, status calls and callback deliveries."""
+        answer = httpx.get(self.root_url + "/_emulator/jobs", timeout=10.0)
+        answer.raise_for_status()
+        jobs: dict[str, dict[str, Any]] = answer.json()["jobs"]
+        return jobs
 
     def reset(self) -> None:
         """``POST /_emulator/reset``: forget jobs, keys, files and counters."""

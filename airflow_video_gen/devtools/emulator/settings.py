@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Literal
 
 from airflow_video_gen.devtools.emulator.faults import FaultSpec
+from airflow_video_gen.devtools.emulator.latencies import LatencySpread
 
 ResultDelivery = Literal["url", "base64", "uploaded"]
 
@@ -23,6 +24,8 @@ class EmulatorSettings:
     :param api_key: The only bearer token accepted; ``None`` (default) accepts any non-empty one.
     :param latency: Seconds each job takes at least (default 3): ``queued`` for the first 20 %,
         then ``running``; a job completes once this time has passed *and* its render is done.
+    :param latency_spread: Per model, a range each job's latency is drawn from in place of
+        ``latency`` (see :mod:`airflow_video_gen.devtools.emulator.latencies`); none by default.
     :param faults: Faults to inject (see :mod:`airflow_video_gen.devtools.emulator.faults`); none by default.
     :param results: ``base64`` (default): the MP4 bytes inline in the answer; ``url``: links under
         ``/files/``. Inline is the default because the official AI SDK client downloads result URLs
@@ -50,10 +53,17 @@ class EmulatorSettings:
         is accepted (an idempotent replay bills nothing). The protocol documents no error for an
         empty balance, so none is invented: starts are still accepted and the balance goes negative.
     :param price_per_second: Price of one second of video (default 0.05).
+    :param callback_attempts: Deliveries tried for each callback (a start with ``callbackUrl``)
+        before giving up (default 5): a connection error, a timeout or any answer but 2xx is
+        tried again (redirects are not followed).
+    :param callback_backoff: Seconds before the second delivery, doubled before each next one
+        (default 1).
+    :param callback_timeout: Seconds each delivery may take (default 10).
     """
 
     api_key: str | None = field(default=None, repr=False)
     latency: float = 3.0
+    latency_spread: LatencySpread = field(default_factory=LatencySpread)
     faults: FaultSpec = field(default_factory=FaultSpec)
     results: ResultDelivery = "base64"
     render_workers: int = 1
@@ -65,6 +75,9 @@ class EmulatorSettings:
     max_videos: int = 8
     credits: Decimal = DEFAULT_CREDITS
     price_per_second: Decimal = DEFAULT_PRICE_PER_SECOND
+    callback_attempts: int = 5
+    callback_backoff: float = 1.0
+    callback_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if self.latency < 0:
@@ -79,5 +92,9 @@ class EmulatorSettings:
             raise ValueError(f"keepalive_interval must be more than 0 seconds, got {self.keepalive_interval}")
         if self.price_per_second < 0:
             raise ValueError(f"price_per_second must be 0 or more, got {self.price_per_second}")
+        if self.callback_attempts < 1:
+            raise ValueError(f"callback_attempts must be at least 1, got {self.callback_attempts}")
+        if self.callback_backoff < 0 or self.callback_timeout <= 0:
+            raise ValueError("callback_backoff must be 0 or more and callback_timeout more than 0 seconds")
         if self.api_key is not None and not self.api_key.strip():
             raise ValueError("api_key must not be empty (use None to accept any key)")
