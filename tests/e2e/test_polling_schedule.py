@@ -89,12 +89,12 @@ def test_a_wait_calls_from_the_expected_time_and_finds_the_video_within_the_inte
 
     assert [e["status"] for _, _, e in adaptive + fixed] == ["completed"] * 16
     assert served == sum(e["polls"] for _, _, e in adaptive)
-    # From 2.0 s on, every 0.2 s, for videos done by 2.4 s: at most 4 calls (the fixed schedule, a
-    # call every 0.2 s from the start, needs 10 or more).
+    # From 2.0 s on, every 0.2 s (±10 %), for videos done by 2.4 s: at most 4 calls. The fixed
+    # schedule, a call every 0.2 s (±10 %) from the start, needs 9 or more for each.
     assert max(e["polls"] for _, _, e in adaptive) <= 4
-    assert min(e["polls"] for _, _, e in fixed) >= 10
+    assert min(e["polls"] for _, _, e in fixed) >= 9
     for _, found, event in adaptive:
-        assert 0 <= found - _done_at(event) <= INTERVAL * (1 + JITTER) + 0.3
+        assert 0 <= found - _done_at(event) <= INTERVAL * (1 + JITTER) + 0.5
 
 
 def test_the_triggerer_learns_where_a_models_videos_are_done(
@@ -114,4 +114,4 @@ def test_the_triggerer_learns_where_a_models_videos_are_done(
     assert min(e["polls"] for _, _, e in first) >= 7
     assert max(e["polls"] for _, _, e in second) <= 4
     for _, found, event in second:
-        assert found - _done_at(event) <= INTERVAL * (1 + JITTER) + 0.3
+        assert found - _done_at(event) <= INTERVAL * (1 + JITTER) + 0.5

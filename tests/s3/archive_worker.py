@@ -4,11 +4,13 @@ baseline, as JSON on the last line of stdout. Used by the memory test and the be
 ::
 
     python -m tests.s3.archive_worker archive --url URL --dest s3://bucket/prefix/ [--max-concurrency 4]
+    python -m tests.s3.archive_worker archive_video --url URL --dest s3://bucket/prefix/
     python -m tests.s3.archive_worker upload_file --file PATH --dest s3://bucket/prefix/
     python -m tests.s3.archive_worker in_memory --url URL --dest s3://bucket/prefix/
 
 Modes: ``archive`` runs ArchiveVideoOperator (streamed multipart upload, ``--max-concurrency``
-parts at once, sidecar, contact sheet); ``upload_file`` is boto3's managed upload of the same bytes
+parts at once, sidecar, contact sheet); ``archive_video`` the same without the contact sheet
+(``contact_sheet_tiles=0``); ``upload_file`` is boto3's managed upload of the same bytes
 from a local file (boto3's default of 10 threads); ``in_memory`` downloads the whole video into
 memory first, then uploads it with boto3's managed upload.
 The AWS connection comes from ``AIRFLOW_CONN_AWS_DEFAULT``.
@@ -82,7 +84,7 @@ def run(
     exact = reset_peak()
     started, cpu_started = time.perf_counter(), cpu_seconds()
     size = 0
-    if mode == "archive":
+    if mode in ("archive", "archive_video"):
         from airflow.sdk.execution_time.context import OutletEventAccessors
 
         generation = {
@@ -98,6 +100,7 @@ def run(
             dest_s3_uri=dest,
             part_size=part_size,
             max_concurrency=max_concurrency,
+            contact_sheet_tiles=12 if mode == "archive" else 0,
         )
         result = op.execute({"outlet_events": OutletEventAccessors()})
         size = result["videos"][0]["size"]
@@ -177,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("mode", choices=["archive", "upload_file", "in_memory"])
+    parser.add_argument("mode", choices=["archive", "archive_video", "upload_file", "in_memory"])
     parser.add_argument("--url")
     parser.add_argument("--file")
     parser.add_argument("--dest", required=True)
