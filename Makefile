@@ -27,6 +27,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
+	@# The editable build leaves airflow_video_gen.egg-info in the checkout: a process with the checkout
+	@# on sys.path would see this distribution twice, and the Task SDK's plugin loader stops at the
+	@# first plugin it sees twice, dropping every later one (OpenLineage's among them).
+	rm -rf airflow_video_gen.egg-info
 	touch $(STAMP)
 
 # An interpreter without a constraints file is not a supported one.
@@ -101,6 +105,7 @@ $(VENVS)/py%/.installed: pyproject.toml constraints/constraints-%.txt
 	"$$($(PYTHON) scripts/make_constraints.py --which $*)" -m venv $(VENVS)/py$*
 	$(VENVS)/py$*/bin/pip install --quiet --upgrade pip
 	$(VENVS)/py$*/bin/pip install --quiet -c constraints/constraints-$*.txt -e ".[dev]"
+	rm -rf airflow_video_gen.egg-info
 	touch $@
 
 test-fast: venv

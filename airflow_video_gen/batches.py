@@ -30,6 +30,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 
 from airflow_video_gen.failures import retry_note
 from airflow_video_gen.hooks.gateway import VideoGatewayHook
+from airflow_video_gen.polling import expected_seconds
 from airflow_video_gen.triggers.batch import ENDED, BatchGenerationTrigger
 from airflow_video_gen.waiting import (
     DEFER_TIMEOUT_MARGIN,
@@ -208,6 +209,19 @@ def raise_transient(
 def waiting_indices(records: Sequence[Any]) -> list[int]:
     """Positions of the records whose generation is still to be waited for (``submitted``)."""
     return [i for i, r in enumerate(records) if isinstance(r, Mapping) and r.get("status") == SUBMITTED]
+
+
+def likely_ended(records: Sequence[Mapping[str, Any]], now: float | None = None) -> bool:
+    """Whether every generation of ``records`` is past its expected time (its model's typical
+    minimum for the request, :func:`~airflow_video_gen.polling.expected_seconds`): then reading
+    their statuses from the worker likely ends the wait without a round trip through the triggerer;
+    before it, a status call from the worker only holds the slot longer."""
+    now = time.time() if now is None else now
+    return all(
+        isinstance(r.get("submitted_at"), (int, float))
+        and now - r["submitted_at"] >= expected_seconds(r["model"], r.get("request"))
+        for r in records
+    )
 
 
 def batch_wait_defaults(records: Sequence[Mapping[str, Any]]) -> tuple[float, float]:

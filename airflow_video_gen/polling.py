@@ -15,7 +15,8 @@ and ``expected = prior * factor``:
 - **Dense, from the expected time on.** Every ``interval`` (±:data:`JITTER`): a video done after its
   expected time is found at most ``interval`` (plus the jitter) after it is done.
 - **Queued.** A job that the gateway still reports ``queued`` at its expected time has not begun:
-  its own expected time moves :data:`QUEUED_REMAINING` of the model's expected time later.
+  its own expected time moves :data:`QUEUED_REMAINING` of the model's expected time later (and the
+  time it spends queued is part of what the model's factor learns).
 - **Fixed.** A wait whose request sets ``pollIntervalMs`` calls every ``interval`` from the start,
   as asked, and says nothing of the estimate.
 
@@ -317,28 +318,31 @@ class Schedule:
         if self.fixed:
             return
         elapsed = now - self.started_at
-        if self._reached(now) and job_status == "queued":
-            # Not begun at its expected time: its own expected time moves; it judges nothing.
-            self._due = elapsed + QUEUED_REMAINING * self._base
-            self._frozen = True
-            self._judging = "done"
-        elif self._reached(now):
+        if self._reached(now):
             self._frozen = True
             if self._judging is False:
                 self._judging = True
                 if self.learn:
                     self.estimates.judge(self.model, self._batch, late=False)
+            if job_status == "queued":
+                # Not begun at its expected time: its own expected time moves.
+                self._due = elapsed + QUEUED_REMAINING * self._base
         self._pending_at = elapsed
 
     def completed(self, now: float) -> None:
         """A call at ``now`` found the generation completed (what it says of the estimate is kept:
         a judging call that finds it done says the expected time came late; a generation found
-        pending at its judging call says when its video was done)."""
+        pending at its judging call, and pending again at most two intervals before this call,
+        says when its video was done)."""
         if not self.learn:
             return
+        elapsed = now - self.started_at
         if self._judging is False:
             self.estimates.judge(self.model, self._batch, late=True)
-        elif self._judging is True and self._pending_at is not None:
-            at = (self._pending_at + now - self.started_at) / 2 / self.prior
-            self.estimates.done(self.model, self._batch, at)
+        elif (
+            self._judging is True
+            and self._pending_at is not None
+            and elapsed - self._pending_at <= 2 * self.interval
+        ):
+            self.estimates.done(self.model, self._batch, (self._pending_at + elapsed) / 2 / self.prior)
         self._judging = "done"

@@ -367,9 +367,10 @@ class _Wave:
         self.created = self.finished = 0
         self.tag = f"{os.getpid()}-{time.time_ns()}"
 
-    async def run(self, n: int, cap: float, pace: float = 0.0) -> tuple[float, int]:
+    async def run(self, n: int, tail: float, pace: float = 0.0) -> tuple[float, int]:
         """Start ``n`` jobs (one every ``pace`` seconds, else as fast as they go), wait for every
-        event until ``cap`` (epoch seconds); when the last job was started, and the events missing.
+        event until ``tail`` seconds after the last start; when the last job was started, and the
+        events missing.
 
         :data:`START_CONCURRENCY` workers take the jobs in turn, as many submit tasks would: a task
         per job created at once would itself block the loop for as long as creating them takes.
@@ -387,7 +388,7 @@ class _Wave:
                 trigger = self.trigger(
                     model=model,
                     operation=dict(started.operation),
-                    deadline=cap + 60.0,
+                    deadline=began + 3 * 3600.0,
                     poll_interval=self.interval,
                     started_at=now,
                     wait_first=True,
@@ -398,7 +399,7 @@ class _Wave:
 
         await asyncio.gather(*(worker() for _ in range(START_CONCURRENCY)))
         started_all = time.time()
-        _, pending = await asyncio.wait(tasks, timeout=max(1.0, cap - time.time()))
+        _, pending = await asyncio.wait(tasks, timeout=tail)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -459,7 +460,7 @@ async def client_run(
     if warmup and variant.learns:
         warm = _Wave(trigger, models, interval)
         count = warmup * len(models)
-        await warm.run(count, time.time() + warmup_seconds + longest + grace, pace=warmup_seconds / count)
+        await warm.run(count, longest + grace, pace=warmup_seconds / count)
         cold = _calls_and_lags(warm.events, interval)
     del TIMING.asked[:], TIMING.sent[:]
     wave = _Wave(trigger, models, interval)
@@ -476,7 +477,7 @@ async def client_run(
     lags: list[tuple[float, float]] = []
     tasks_bg = [asyncio.create_task(sampler.run()), asyncio.create_task(_watch_loop(stop, lags))]
     began = time.time()
-    started_all, not_finished = await wave.run(n, began + n / 200 + longest + grace)
+    started_all, not_finished = await wave.run(n, longest + grace)
     ended = time.time()
     cpu_after = cpu_seconds()
     gc.callbacks.remove(collections)

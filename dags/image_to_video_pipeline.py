@@ -30,7 +30,7 @@ SAMPLES = str(Path(__file__).parent / "sample_images")
 BUCKET = os.environ.get("AIRFLOW_VIDEO_GEN_BUCKET", "airflow-video-gen")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 #: Videos per task instance by default (see docs/benchmarks.md, section 3).
-BATCH_SIZE = 25
+BATCH_SIZE = 50
 
 with DAG(
     dag_id="image_to_video_pipeline",

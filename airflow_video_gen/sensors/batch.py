@@ -21,6 +21,7 @@ from airflow_video_gen.batches import (
     defer_batch,
     end_of_step,
     finish_batch,
+    likely_ended,
     poll_all,
     waiting_indices,
 )
@@ -51,7 +52,8 @@ class BatchGenerationSensor(BaseSensorOperator):
     :param timeout: Seconds before the generations still pending end with a timeout (each then a
         failed record); default the longest of the generations' (600 s; Seedance 300 s).
     :param deferrable: Wait in the triggerer, holding no worker slot (default ``True``). The task
-        defers at once, without a status call of its own.
+        defers at once, without a status call of its own, unless every generation is past its
+        expected time (then it reads their statuses first, and defers only if one is pending).
     :param max_retries: Retries of one status call on transient errors (default 5).
 
     .. seealso::
@@ -116,6 +118,12 @@ class BatchGenerationSensor(BaseSensorOperator):
             return end_of_step(self, records, "wait")
         if not self.deferrable:
             return super().execute(context)
+        waiting = [records[i] for i in pending]
+        if likely_ended(waiting):
+            outcomes = poll_all(self.hook, waiting)
+            if all(outcome is not None for outcome in outcomes):
+                ended = [o for o in outcomes if o is not None]
+                return end_of_step(self, finish_batch(self, records, pending, ended, context), "wait")
         defer_batch(
             self,
             [records[i] for i in pending],

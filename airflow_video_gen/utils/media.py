@@ -165,8 +165,8 @@ def _grid(thumbs: list[tuple[float, Image.Image]], columns: int, width: int, pro
         sheet.paste(image, (x, y))
         draw.text((x + 4, y + tile_height + 3), f"{when:.2f} s / {probe.duration_s:.2f} s", fill=_LABEL)
     out = io.BytesIO()
-    # zlib's default level: ``optimize`` costs 0.4x more CPU per sheet for 4 % fewer bytes, and
-    # an archive task makes one sheet per video.
+    # zlib's default level, not ``optimize``: a few percent fewer bytes are not worth the CPU of
+    # trying every filter, for a sheet made once per archived video.
     sheet.save(out, format="PNG")
     return out.getvalue()
 

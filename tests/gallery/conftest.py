@@ -83,7 +83,9 @@ def _bundles(restricted: Path) -> str:
     )
 
 
-@pytest.fixture(scope="session")
+# Package scope: the stack stops once the tests of this package are done (their xdist group runs
+# them together) instead of idling, and taking CPU, until the worker's last test.
+@pytest.fixture(scope="package")
 def gallery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gallery]:
     home = tmp_path_factory.mktemp("gallery")
     image = home / "lighthouse.png"

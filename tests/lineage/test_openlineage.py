@@ -187,10 +187,13 @@ def run_with_file_transport(
             "PYTHONPATH": str(REPO),
             "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
             "AIRFLOW__OPENLINEAGE__NAMESPACE": "lineage_tests",
+            # The listener emits from a forked process that it kills after this many seconds
+            # (default 10): on a busy machine an event would be lost, and the test with it.
+            "AIRFLOW__OPENLINEAGE__EXECUTION_TIMEOUT": "180",
         },
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=600,
     )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     run: dict[str, Any] = json.loads((tmp_path / "run.json").read_text())

@@ -95,7 +95,9 @@ def leftovers(s3: LocalS3, bucket: str, prefix: str = "") -> tuple[list[str], li
 # ------------------------------------------------------------------------------------ real stack
 
 
-@pytest.fixture(scope="session")
+# Package scope: the stack stops once the tests of this package are done (their xdist group runs
+# them together) instead of idling, and taking CPU, until the worker's last test.
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The real Airflow stack (:class:`~tests.reliability.stack.Stack`), shared by the tests that
     need it: they run one after another on one worker (``xdist_group("reliability")``), which is

@@ -1,5 +1,5 @@
 """Crashes on a real Airflow (scheduler with LocalExecutor, triggerer, SQLite): the triggerer killed
-with SIGKILL while fifty sensors are deferred, and a worker killed between the billable start call
+with SIGKILL while twenty sensors are deferred, and a worker killed between the billable start call
 and its XCom. Nothing may be lost and nothing billed twice; a task that needed a retry is counted,
 not failed (retries are safe here, and Airflow's apache/airflow#71580 race can cost one)."""
 
@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reliability")]
 
 CRASH_DAG = "reliability_triggerer_crash"
 WORKER_DAG = "reliability_worker_crash"
-COUNT = 50
+COUNT = 20
 
 
 def _retries(tries: dict[tuple[str, int], int]) -> dict[str, int]:

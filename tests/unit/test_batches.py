@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_video_gen.batches import failed_record, failure_lines
+from airflow_video_gen.batches import failed_record, failure_lines, likely_ended
 from airflow_video_gen.models import InvalidVideoRequest
 from airflow_video_gen.operators.batch import BatchSubmitOperator
+from airflow_video_gen.polling import expected_seconds
 from airflow_video_gen.triggers.batch import BatchGenerationTrigger
 from airflow_video_gen.utils.archive_records import videos_of_record
 from airflow_video_gen.waiting import wait_kwargs
 
 KLING = "klingai/kling-v2.6-i2v"
+GROK = "xai/grok-imagine-video"
 
 
 def test_literal_items_are_checked_at_parse_time_each_naming_its_position() -> None:
@@ -65,6 +67,14 @@ def test_the_trigger_keeps_what_its_waits_share_once() -> None:
     assert len(rebuilt) == 3
     for single, wait in zip(rebuilt, waits, strict=True):
         assert wait.items() <= single.serialize()[1].items()
+
+
+def test_a_batch_is_read_from_the_worker_only_once_past_its_expected_time() -> None:
+    expected = expected_seconds(GROK, {"duration": 1})
+    fresh = {"model": GROK, "request": {"duration": 1}, "submitted_at": 1000.0}
+    old = {**fresh, "submitted_at": 1000.0 - expected}
+    assert likely_ended([old, old], now=1000.0)
+    assert not likely_ended([old, fresh], now=1000.0)
 
 
 def test_failure_lines_name_position_model_image_step_and_message() -> None:

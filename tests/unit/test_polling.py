@@ -170,6 +170,26 @@ def test_only_a_settled_factor_lets_a_wait_skip_the_sparse_calls() -> None:
     assert calls_until(Schedule("m/x", T0, 5.0, 100.0, estimates=settled), 101.0) == [100.0, 105.0]
 
 
+def test_time_spent_queued_is_learned_as_part_of_a_models_latency() -> None:
+    """Jobs queued for 40 s, then done by 50 to 65 s, with a prior of 20 s: the first waits call
+    sparsely while the jobs are queued, and the factor learns where the videos are done."""
+    estimates = Estimates()
+    calls = []
+    for i in range(BATCH):
+        sched, done = Schedule("m/x", T0, 5.0, 20.0, estimates=estimates), 50.0 + i
+        at, made = sched.next_call(T0 + 1.0, MID), 1
+        while at - T0 < done:
+            sched.pending(at, "queued" if at - T0 < 40.0 else "running")
+            at, made = sched.next_call(at, MID), made + 1
+        sched.completed(at)
+        calls.append(made)
+    # Queued at 20 s and 30 s (the expected time moves 10 s each time), then every 5 s from 40 s.
+    assert calls[0] == 5  # 20, 30, 40, 45, 50
+    factor, batch, settled = estimates.factor("m/x")
+    assert (batch, settled) == (1, True)
+    assert factor * 20.0 == pytest.approx(47.5)  # the first video: pending at 45 s, done at 50 s
+
+
 def test_a_wait_that_began_past_its_expected_time_or_was_fixed_judges_nothing() -> None:
     estimates = Estimates()
     for _ in range(BATCH):

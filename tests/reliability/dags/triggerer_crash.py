@@ -1,4 +1,4 @@
-"""Fifty generations, mapped over submit, sensor and archive. The reliability suite kills the
+"""Twenty generations, mapped over submit, sensor and archive. The reliability suite kills the
 triggerer with SIGKILL while every sensor is deferred, then starts it again."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from airflow_video_gen.operators.archive import ArchiveVideoOperator
 from airflow_video_gen.operators.submit import GrokSubmitOperator
 from airflow_video_gen.sensors.generation import GrokGenerationSensor
 
-COUNT = 50
+COUNT = 20
 BUCKET = os.environ.get("RELIABILITY_BUCKET", "reliability-stack")
 CONN = "ai_gateway_crash"
 
