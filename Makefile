@@ -86,7 +86,7 @@ typecheck: venv
 
 # Benchmarks are not tests: the two smoke runs that start a local Airflow are left to bench-smoke.
 test: venv node system-packages lint layers typecheck
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -q -m "not bench"
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -q -m "not bench" --durations=25
 
 # The unit tests on every other supported Python, each in its own venv under .venvs/ with the pins of
 # its version (a Python not installed here is skipped, and said so).
