@@ -50,5 +50,6 @@ def _takes_container(annotation: Any) -> bool:
 @cache
 def field_adapter(model_cls: type[BaseModel], wire: str) -> TypeAdapter[Any]:
     info = next(i for n, i in model_cls.model_fields.items() if (i.alias or n) == wire)
-    annotated: Any = Annotated[(info.annotation, *info.metadata)]
+    # ``Annotated`` needs at least one piece of metadata: a plain field is its annotation.
+    annotated: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
     return TypeAdapter(annotated)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_video_gen.models import InvalidVideoRequest
 from airflow_video_gen.operators.submit import (
     GatewaySubmitOperator,
     KlingSubmitOperator,
     SeedanceSubmitOperator,
+    VeoSubmitOperator,
 )
 
 
@@ -45,3 +47,12 @@ def test_skip_if_archived_must_be_an_archive_prefix_at_parse_time() -> None:
     KlingSubmitOperator(
         task_id="v", image="https://example.com/x.png", skip_if_archived="s3://my-bucket/videos/"
     )
+
+
+def test_literal_options_beside_a_template_are_checked_one_by_one() -> None:
+    """A templated prompt leaves the request to run time; each literal option is still checked at
+    parse time against its declared type, plain fields (no constraints) included."""
+    veo = {"task_id": "v", "model": "google/veo-3.1-generate-001", "image": "s3://b/k.png"}
+    VeoSubmitOperator(**veo, text="{{ params.prompt }}", enhance_prompt=False)
+    with pytest.raises(InvalidVideoRequest, match=r"enhancePrompt: Input should be a valid boolean"):
+        VeoSubmitOperator(**veo, text="{{ params.prompt }}", enhance_prompt="maybe")
