@@ -189,8 +189,12 @@ def test_callbacks_end_waits_with_one_status_call_and_lost_ones_end_by_polling(s
         assert stream.time_base is not None
         assert abs(float(stream.duration * stream.time_base) - 1.0) < 0.2
 
-    # The secrets: kept in Variables while the waits lasted, deleted after, and nowhere else.
-    assert len(secrets_seen) == 22
+    # The secrets: kept in Variables while the waits lasted, deleted after, and nowhere else. A
+    # wait whose first status call already finds its video (a sensor that starts late on a busy
+    # machine) ends at once, its secret deleted before this test could read it: the secrets of the
+    # two lost callbacks (their waits last until the fallback poll) are always read, the others
+    # when their waits were seen.
+    assert set(lost_jobs) <= set(secrets_seen) <= set(jobs) | set(lost_jobs)
     assert stack.variables() == {}
     forms = [form for secret in secrets_seen.values() for form in iter_key_forms(secret)]
     for path in (af.home / "logs").rglob("*"):
