@@ -126,7 +126,7 @@ class BatchGenerationSensor(BaseSensorOperator):
                 return end_of_step(self, finish_batch(self, records, pending, ended, context), "wait")
         defer_batch(
             self,
-            [records[i] for i in pending],
+            waiting,
             timeout=float(self.timeout),
             poll_interval=float(self.poke_interval),
             gateway_conn_id=self.hook.gateway_conn_id,
