@@ -117,13 +117,6 @@ def get_provider_info() -> dict[str, Any]:
     }
     for kind, modules in _MODULES.items():
         info[kind] = [{"integration-name": _INTEGRATION, "python-modules": modules}]
-    info["plugins"] = [
-        {"name": "video_gallery", "plugin-class": "airflow_video_gen.plugins.gallery.VideoGalleryPlugin"},
-        {
-            "name": "video_gen_callbacks",
-            "plugin-class": "airflow_video_gen.plugins.callbacks.VideoCallbackPlugin",
-        },
-    ]
     info["config"] = _CONFIG
     info["extra-links"] = [
         "airflow_video_gen.utils.gallery_links.VideoGalleryLink",

@@ -68,6 +68,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import weakref
 from array import array
 from collections.abc import Awaitable, Callable, Sequence
@@ -90,6 +91,7 @@ from airflow_video_gen.hooks.gateway import (
 from airflow_video_gen.polling import ESTIMATES, expected_seconds
 from airflow_video_gen.protocol import GatewayError, GatewayTransportError, StatusResult
 from airflow_video_gen.triggers.generation import VideoGenerationTrigger
+from airflow_video_gen.triggers.heap import KEEPER
 from benchmarks.common import (
     MIB,
     cpu_seconds,
@@ -117,6 +119,8 @@ WARMUP = 64
 WARMUP_SECONDS = 120.0
 RESULT_MARKER = "TRIGGER-SCALE-RESULT "
 WATCH_STEP = 0.01
+#: Seconds without a turn of the loop after which its thread's stack is sampled.
+BLOCK_STACK_AFTER = 0.1
 START_CONCURRENCY = 64
 
 
@@ -329,21 +333,25 @@ class _GcWatch:
 
     def __init__(self) -> None:
         self.began = (0.0, 0.0)
-        self.pauses: list[tuple[int, float, float]] = []
+        self.pauses: list[tuple[int, float, float, float, int]] = []
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self.began = (time.perf_counter(), time.process_time())
         else:
             wall, cpu = time.perf_counter() - self.began[0], time.process_time() - self.began[1]
-            self.pauses.append((info["generation"], wall, cpu))
+            self.pauses.append((info["generation"], wall, cpu, time.time(), info["collected"]))
 
     def figures(self) -> dict[str, float]:
+        longest = max(self.pauses, key=lambda p: p[1], default=(0, 0.0, 0.0, 0.0, 0))
         return {
-            "cpu_seconds": sum(c for _, _, c in self.pauses),
-            "longest": max((w for _, w, _ in self.pauses), default=0.0),
-            "longest_cpu": max((c for _, _, c in self.pauses), default=0.0),
-            "full_collections": sum(1 for g, _, _ in self.pauses if g == 2),
+            "cpu_seconds": sum(p[2] for p in self.pauses),
+            "longest": longest[1],
+            "longest_cpu": max((p[2] for p in self.pauses), default=0.0),
+            "longest_at": longest[3],
+            "longest_collected": longest[4],
+            "full": [(round(p[3], 1), round(p[1], 3), p[4]) for p in self.pauses if p[0] == 2],
+            "full_collections": sum(1 for p in self.pauses if p[0] == 2),
         }
 
 
@@ -353,6 +361,31 @@ async def _watch_loop(stop: asyncio.Event, lags: list[tuple[float, float]]) -> N
         before = loop.time()
         await asyncio.sleep(WATCH_STEP)
         lags.append((time.time(), loop.time() - before - WATCH_STEP))
+
+
+class _BlockStacks(threading.Thread):
+    """Where the loop's thread is when the loop has not turned for :data:`BLOCK_STACK_AFTER` s: its
+    Python stack, sampled from another thread (a collector's pause shows the frame that allocated)."""
+
+    def __init__(self, lags: list[tuple[float, float]]) -> None:
+        super().__init__(daemon=True)
+        self.lags, self.loop_thread = lags, threading.get_ident()
+        self.stacks: dict[str, int] = {}
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(0.02):
+            last = self.lags[-1][0] if self.lags else time.time()
+            if time.time() - last < BLOCK_STACK_AFTER:
+                continue
+            frame = sys._current_frames().get(self.loop_thread)
+            if frame is None:
+                continue
+            where = " < ".join(
+                f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                for f in traceback.extract_stack(frame)[::-1][:6]
+            )
+            self.stacks[where] = self.stacks.get(where, 0) + 1
 
 
 class _Wave:
@@ -476,14 +509,22 @@ async def client_run(
     sampler, stop = _Sampler(root_url, lambda: wave.created - wave.finished, server_pid), asyncio.Event()
     lags: list[tuple[float, float]] = []
     tasks_bg = [asyncio.create_task(sampler.run()), asyncio.create_task(_watch_loop(stop, lags))]
+    stacks = _BlockStacks(lags)
+    stacks.start()
+    freezes_before = KEEPER.freezes
     began = time.time()
     started_all, not_finished = await wave.run(n, longest + grace)
     ended = time.time()
     cpu_after = cpu_seconds()
     gc.callbacks.remove(collections)
+    stacks.halt.set()
+    freezes = KEEPER.freezes - freezes_before
     stop.set()
     sampler.stop.set()
     await asyncio.gather(*tasks_bg)
+    # Every wait has ended: what the collector finds now (the loop's watch over) is the cyclic
+    # garbage they left, frozen until the last one ended.
+    garbage = gc.collect()
     await close_shared_sessions()
     client = _HTTPX_CLIENTS.pop(asyncio.get_running_loop(), None)
     if client is not None:
@@ -505,6 +546,9 @@ async def client_run(
         "sent": list(TIMING.sent),
         "not_finished": not_finished,
         "gc": collections.figures(),
+        "freezes": freezes,
+        "garbage_after": garbage,
+        "block_stacks": sorted(stacks.stacks.items(), key=lambda item: -item[1])[:5],
         "cold": cold,
         "learned": learned,
         "load": load(),
@@ -517,6 +561,11 @@ def _per_second(times: Sequence[float]) -> int:
     for t in times:
         counts[int(t)] = counts.get(int(t), 0) + 1
     return max(counts.values(), default=0)
+
+
+def _in_flight_at(samples: Sequence[tuple[Any, ...]], when: float) -> int:
+    """The generations in flight at the sample nearest ``when``."""
+    return int(min(samples, key=lambda s: abs(s[0] - when))[5]) if samples else 0
 
 
 def summarize(raw: dict[str, Any]) -> dict[str, Any]:
@@ -534,6 +583,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
     peak = max(samples, key=lambda s: s[5], default=None)
     lateness = [sent - asked for asked, sent in zip(raw["asked"], raw["sent"], strict=True)]
     block = [lag for _, lag in raw["lags"]]
+    worst = max(raw["lags"], key=lambda entry: entry[1], default=(raw["began"], 0.0))
     return {
         "variant": raw["variant"],
         "n": n,
@@ -550,12 +600,23 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         "on_time_share": sum(1 for late in lateness if late <= 1.0) / max(1, len(lateness)),
         "max_block_s": max(block, default=float("nan")),
         "p99_block_s": percentile(block, 0.99),
+        # When the longest block and the longest collection ended, in seconds after the first start,
+        # with the generations in flight then (the sampler's nearest second).
+        "max_block_at_s": round(worst[0] - raw["began"], 1),
+        "max_block_in_flight": _in_flight_at(samples, worst[0]),
+        "gc_longest_at_s": round(raw["gc"]["longest_at"] - raw["began"], 1),
+        "gc_longest_in_flight": _in_flight_at(samples, raw["gc"]["longest_at"]),
+        "gc_longest_collected": raw["gc"]["longest_collected"],
+        "block_stacks": raw["block_stacks"],
+        "gc_full": [(round(t - raw["began"], 1), w, c) for t, w, c in raw["gc"]["full"]],
         "start_seconds": round(raw["started_all"] - raw["began"], 1),
         **steady,
         "gc_share": raw["gc"]["cpu_seconds"] / raw["cpu_total"] if raw["cpu_total"] else None,
         "gc_longest_s": raw["gc"]["longest"],
         "gc_longest_cpu_s": raw["gc"]["longest_cpu"],
         "gc_full_collections": raw["gc"]["full_collections"],
+        "freezes": raw["freezes"],
+        "garbage_per_generation": raw["garbage_after"] / max(1, raw["n"]),
         "cold": raw["cold"],
         "learned": raw["learned"],
         "by_model": {
@@ -747,6 +808,8 @@ def cost_table(results: Sequence[dict[str, Any]]) -> str:
                 r.get("gc_longest_s"),
                 r.get("gc_longest_cpu_s"),
                 r.get("gc_full_collections"),
+                r.get("freezes"),
+                r.get("garbage_per_generation"),
                 f"{cold['calls_p50']:g} / {cold['calls_p99']:g}" if cold else "-",
                 r["load"],
             )
@@ -763,6 +826,8 @@ def cost_table(results: Sequence[dict[str, Any]]) -> str:
         "longest GC pause s",
         "its CPU s",
         "full GCs",
+        "freezes",
+        "cyclic garbage/gen",
         "warm-up calls/video p50 / p99",
         "load",
     )

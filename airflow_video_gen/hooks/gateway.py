@@ -2,7 +2,9 @@
 
 The protocol itself (requests, answers, errors, retry advice) is :mod:`airflow_video_gen.protocol`;
 this hook only sends and receives: httpx in workers, and in the triggerer aiohttp with one shared
-``ClientSession`` per event loop (measured to cost the least CPU per poll; see DESIGN.md).
+``ClientSession`` per event loop (measured to cost the least CPU per poll; see DESIGN.md). Result
+videos, plain files on the gateway's file host, are downloaded with requests (a fifth of httpx's
+CPU per byte; see :attr:`VideoGatewayHook.downloads`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import httpx
+import requests
 from airflow.sdk import BaseHook
 
 from airflow_video_gen import UI_FIELD_BEHAVIOUR, protocol
@@ -48,6 +51,8 @@ Reader = Callable[[int, Mapping[str, str], bytes], T]
 
 #: Default cap on one downloaded video (the official client's is 2 GiB).
 DEFAULT_MAX_VIDEO_BYTES = 4 * 1024**3
+#: Bytes a video download reads at a time.
+DOWNLOAD_READ_SIZE = 1024 * 1024
 #: Connections the shared aiohttp session keeps per event loop.
 ASYNC_POOL_SIZE = 100
 
@@ -369,11 +374,19 @@ class VideoGatewayHook(BaseHook):
         cfg = self.config
         return httpx.Client(timeout=httpx.Timeout(cfg.timeout), verify=cfg.verify)
 
+    @cached_property
+    def downloads(self) -> requests.Session:
+        """The session that downloads result videos (one per hook, pooled): a plain GET of a file
+        host, without the API key. It reads a MiB at a time for a fifth of the CPU per byte that
+        httpx's stream of 64 KiB chunks costs (docs/benchmarks.md, run 13): for a video of
+        gigabytes, the CPU that the archive's upload and sha256 share."""
+        return requests.Session()
+
     def close(self) -> None:
-        """Close the httpx client, if one was opened."""
-        if "client" in self.__dict__:
-            self.client.close()
-            del self.__dict__["client"]
+        """Close the httpx client and the download session, if they were opened."""
+        for name in ("client", "downloads"):
+            if name in self.__dict__:
+                self.__dict__.pop(name).close()
 
     # ----------------------------------------------------------------------------------- sync
 
@@ -493,21 +506,21 @@ class VideoGatewayHook(BaseHook):
         if video.get("type") != "url" or not isinstance(url, str):
             raise GatewayProtocolError(f"unknown video type {video.get('type')!r}")
         try:
-            with self.client.stream("GET", url, follow_redirects=True) as resp:
+            # ``verify`` per request: on the session it would give way to REQUESTS_CA_BUNDLE.
+            cfg = self.config
+            with self.downloads.get(url, stream=True, timeout=cfg.timeout, verify=cfg.verify) as resp:
                 if resp.status_code in (404, 410):
                     raise protocol.NotFoundError(
                         "video URL has expired or is gone; download results promptly",
                         status_code=resp.status_code,
                     )
                 if resp.status_code >= 300:
-                    raise protocol.error_from_answer(resp.status_code, resp.headers, resp.read())
+                    raise protocol.error_from_answer(resp.status_code, resp.headers, resp.content)
                 length = int(resp.headers.get("content-length") or 0)
                 if length > max_bytes:
                     raise VideoTooLargeError(f"video is {length:,} bytes; the cap is {max_bytes:,}")
-                # Chunks as they are read (up to 64 KiB): httpx regrouping them into larger ones
-                # costs three times the CPU of the download itself.
-                yield _capped(resp.iter_bytes(), max_bytes)
-        except httpx.TransportError as exc:
+                yield _capped(resp.iter_content(DOWNLOAD_READ_SIZE), max_bytes)
+        except requests.RequestException as exc:
             raise GatewayTransportError(f"video download failed: {type(exc).__name__}: {exc}") from None
 
     def download_video(

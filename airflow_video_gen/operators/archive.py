@@ -408,7 +408,7 @@ class ArchiveVideoOperator(LineageMixin, BaseOperator):
         notes: list[str] = []
         try:
             sheet, video_probe = contact_sheet(
-                S3ObjectReader(client, uri), tiles=max(1, self.contact_sheet_tiles)
+                S3ObjectReader(client, uri, start=stored.start), tiles=max(1, self.contact_sheet_tiles)
             )
             probe = video_probe.as_dict()
             if contact_uri is not None:

@@ -21,6 +21,7 @@ from airflow_video_gen.hooks.gateway import VideoGatewayHook
 from airflow_video_gen.polling import JITTER, Schedule, expected_seconds
 from airflow_video_gen.protocol import GatewayError, RetryPolicy, StatusResult
 from airflow_video_gen.triggers import callbacks
+from airflow_video_gen.triggers.heap import KEEPER
 from airflow_video_gen.waiting import outcome_of, outcome_of_error
 
 
@@ -120,18 +121,19 @@ class VideoGenerationTrigger(BaseTrigger):
         return TriggerEvent(payload)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        if self.callback_job is None:
-            async for event in self._poll():
-                yield event
-            return
-        inbox = callbacks.inbox()
-        self._called_back = inbox.watch(self.callback_job)
-        try:
-            async for event in self._poll():
-                await asyncio.to_thread(callbacks.forget, self.callback_job)
-                yield event
-        finally:
-            inbox.unwatch(self.callback_job, self._called_back)
+        with KEEPER.waiting():
+            if self.callback_job is None:
+                async for event in self._poll():
+                    yield event
+                return
+            inbox = callbacks.inbox()
+            self._called_back = inbox.watch(self.callback_job)
+            try:
+                async for event in self._poll():
+                    await asyncio.to_thread(callbacks.forget, self.callback_job)
+                    yield event
+            finally:
+                inbox.unwatch(self.callback_job, self._called_back)
 
     async def _poll(self) -> AsyncIterator[TriggerEvent]:
         hook = VideoGatewayHook(self.gateway_conn_id, retry_policy=RetryPolicy(max_retries=self.max_retries))
@@ -151,6 +153,7 @@ class VideoGenerationTrigger(BaseTrigger):
                 message = f"no result from {self.model} before the deadline; last state: {last or 'unknown'}"
                 yield self._event({"status": "timeout", "reason": "deadline", "message": message}, polls)
                 return
+            KEEPER.begun()
             try:
                 status = await self._status(hook)
             except GatewayError as exc:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -146,6 +146,8 @@ class StoreResult:
     :param size: Bytes.
     :param sha256: Hex digest of the bytes.
     :param etag: The object's ETag after the call.
+    :param start: The object's first bytes (its first part) when an upload has just sent them:
+        :class:`S3ObjectReader` reads them from here instead of S3.
     """
 
     uri: str
@@ -153,6 +155,7 @@ class StoreResult:
     size: int
     sha256: str
     etag: str | None = None
+    start: bytes = field(default=b"", repr=False, compare=False)
 
 
 def _is_missing(exc: Exception) -> bool:
@@ -384,6 +387,7 @@ def upload_stream(
     in_flight: set[Future[None]] = set()
     parts: dict[int, dict[str, Any]] = {}
     digest, size = hashlib.sha256(), 0
+    start = b""
     # Buffers of sent parts are filled again: a new 8 MiB buffer costs more (its pages faulted
     # in) than copying the bytes into it.
     free: list[bytearray] = []
@@ -424,6 +428,8 @@ def upload_stream(
             if number > MAX_PARTS:
                 raise ValueError(f"{uri}: more than {MAX_PARTS:,} parts of {part_size:,} bytes")
             size += len(part)
+            if number == 1:
+                start = bytes(part)  # kept for a reader of the object's head (its index, its probe)
             settle(workers - 1)
             in_flight.add(pool.submit(send, number, part, hasher.submit(digest.update, part)))
             del part
@@ -463,7 +469,7 @@ def upload_stream(
         raise OSError(f"{uri}: S3 holds {stored:,} bytes after the upload, {size:,} were sent")
     etag: str | None = completed.get("ETag") or (head.get("ETag") if head else None)
     _record_sha256(client, bucket, key, sha256, etag)
-    return StoreResult(uri, "created", size, sha256, etag)
+    return StoreResult(uri, "created", size, sha256, etag, start)
 
 
 def store_stream(
@@ -529,9 +535,13 @@ class S3ObjectReader(io.RawIOBase):
     :param client: A boto3 S3 client.
     :param uri: ``s3://bucket/key``.
     :param block_size: Bytes per ranged GET (default 4 MiB).
+    :param start: The object's first bytes when the caller still holds them
+        (:attr:`StoreResult.start`): reads inside them make no GET.
     """
 
-    def __init__(self, client: Any, uri: str, *, block_size: int = 4 * 1024 * 1024) -> None:
+    def __init__(
+        self, client: Any, uri: str, *, block_size: int = 4 * 1024 * 1024, start: bytes = b""
+    ) -> None:
         super().__init__()
         self._client = client
         self.bucket, self.key = parse_s3_uri(uri)
@@ -544,6 +554,7 @@ class S3ObjectReader(io.RawIOBase):
         self._pos = 0
         self._block_start = -1
         self._block = b""
+        self._start = start[: self.size]
         self.requests = 0
 
     def readable(self) -> bool:
@@ -563,6 +574,11 @@ class S3ObjectReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         if self._pos >= self.size:
             return 0
+        if self._pos < len(self._start):
+            count = min(len(buffer), len(self._start) - self._pos)
+            buffer[:count] = self._start[self._pos : self._pos + count]
+            self._pos += count
+            return count
         inside = self._block_start <= self._pos < self._block_start + len(self._block)
         if not inside:
             end = min(self.size, self._pos + max(self._block_size, len(buffer))) - 1

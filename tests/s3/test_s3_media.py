@@ -319,3 +319,25 @@ def test_what_is_not_a_video_is_refused() -> None:
         probe_video(io.BytesIO(b"not a video at all" * 100))
     with pytest.raises(VideoReadError):
         contact_sheet(io.BytesIO(b"\x00" * 4096))
+
+
+def test_the_first_part_of_an_upload_is_read_back_from_memory(s3: Any, bucket: str) -> None:
+    """The archive probes a video it has just uploaded: what lies in its first part makes no GET."""
+    head = make_mp4(seconds=2.0)
+    stored = upload_stream(
+        s3, f"s3://{bucket}/fresh.mp4", padded_stream(head, 12 * MIB), content_type="video/mp4"
+    )
+    assert stored.start == b"".join(padded_stream(head, 12 * MIB))[: 8 * MIB]
+    with s3_calls(s3) as calls:
+        reader = S3ObjectReader(s3, stored.uri, start=stored.start)
+        sheet, probe = contact_sheet(reader, tiles=4)
+    assert (probe.width, probe.height, probe.frames) == (320, 180, 48)
+    assert Image.open(io.BytesIO(sheet)).format == "PNG"
+    assert calls == ["HeadObject"]
+    # Beyond the first part, the object is read from S3, byte for byte.
+    reader.seek(8 * MIB - 3)
+    kept = reader.read(6)
+    assert len(kept) == 3
+    assert reader.requests == 0
+    assert kept + reader.read(3) == b"".join(padded_stream(head, 12 * MIB))[8 * MIB - 3 : 8 * MIB + 3]
+    assert reader.requests == 1

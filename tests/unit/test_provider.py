@@ -90,3 +90,44 @@ def test_connection_uri_form_builds_the_base_url(monkeypatch: pytest.MonkeyPatch
     config = VideoGatewayHook("gw").config
     assert config.base_url == "https://gw.example.com/v4/ai"
     assert config.team == "t2"
+
+
+_PLUGINS_SEEN = """
+import json
+from airflow import plugins_manager
+from airflow.sdk import plugins_manager as sdk_plugins
+
+core, errors = plugins_manager._get_plugins()
+sdk, _ = sdk_plugins._get_plugins()
+print(json.dumps({
+    "core": [p.name for p in core],
+    "sdk": [p.name for p in sdk],
+    "errors": errors,
+}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lazy", ["True", "False"])
+def test_plugins_load_once_whether_providers_are_discovered_lazily_or_not(tmp_path: Path, lazy: str) -> None:
+    """Each plugin is registered once, by its entry point: listed in the provider info too, it was
+    met twice when providers are discovered eagerly, an import error in the UI, and the Task SDK's
+    loader stopped at it, dropping every provider plugin after it (OpenLineage's listener)."""
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": lazy,
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _PLUGINS_SEEN], env=env, capture_output=True, text=True, timeout=240
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    ours = {"video_gallery", "video_gen_callbacks"}
+    # Other providers may list theirs twice (OpenLineage does); ours are listed once.
+    assert not [name for name in seen["errors"] if any(plugin in name for plugin in ours)], seen["errors"]
+    for loader in ("core", "sdk"):
+        names = seen[loader]
+        assert len(names) == len(set(names)), names
+        assert ours | {"OpenLineageProviderPlugin"} <= set(names), (loader, names)
