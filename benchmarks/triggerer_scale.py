@@ -61,6 +61,7 @@ import contextlib
 import gc
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -957,7 +958,15 @@ def _log_figures(text: str) -> dict[str, Any]:
         "triggers_running_logged": running,
         "blocked_warnings": len(blocked),
         "blocked_lines": blocked[-3:],
+        "blocked": [_blocked(line) for line in blocked],
     }
+
+
+def _blocked(line: str) -> tuple[str, float]:
+    """When (the log line's UTC time of day) and for how long a blocked-loop warning says."""
+    when = re.search(r"\d\d:\d\d:\d\d", line)
+    seconds = re.search(r"blocked for ([\d.]+) seconds", line)
+    return (when.group(0) if when else "?", float(seconds.group(1)) if seconds else float("nan"))
 
 
 def real_triggerer(
@@ -1000,6 +1009,7 @@ def real_triggerer(
                     break
                 time.sleep(5)
             figures["all_deferred_after_s"] = round(time.monotonic() - began, 1)
+            figures["all_deferred_at"] = time.strftime("%H:%M:%S", time.gmtime())
             figures["deferred"] = deferred
             figures["task_states"] = airflow.task_states("bench_deferred_sensors", run_id)
             polls0, t0 = emulator.stats()["polls_served"], time.monotonic()
@@ -1041,6 +1051,12 @@ def real_table(r: dict[str, Any]) -> str:
             r["load"],
         ),
         ("blocked-loop warnings", str(r["blocked_warnings"]), r["load"]),
+        (
+            "each: UTC time, seconds (all deferred at)",
+            "; ".join(f"{when} {seconds:.2f} s" for when, seconds in r.get("blocked", []))
+            + f" ({r.get('all_deferred_at', '?')})",
+            r["load"],
+        ),
     ]
     for name, values in r.get("triggerer_metrics", {}).items():
         if "total" in values:

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pytest
 from PIL import Image
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -75,7 +76,9 @@ def shoot(driver: WebDriver, folder: Path, name: str) -> None:
 
 
 def wait(driver: WebDriver) -> WebDriverWait[WebDriver]:
-    return WebDriverWait(driver, WAIT_S)
+    """A wait that polls through the UI's own navigations (a redirect to the login form aborts a
+    lookup in flight with a bare ``WebDriverException``); it still fails after ``WAIT_S``."""
+    return WebDriverWait(driver, WAIT_S, ignored_exceptions=(WebDriverException,))
 
 
 def log_in(driver: WebDriver, gallery: Gallery, next_path: str) -> None:
