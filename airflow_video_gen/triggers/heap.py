@@ -24,9 +24,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-#: Waits in flight in one process before freezing pays. A triggerer's heap (Airflow's modules and,
-#: per trigger, its task instance, context and log binding beside the wait) takes a full walk of
-#: 0.3 to 0.5 s at 1,000 triggers (Airflow's watchdog warns at 0.2 s), so it starts low.
+#: Waits in flight in one process before freezing pays. Low, because a triggerer's heap holds far
+#: more per trigger than the wait (Airflow's task instance, context and log binding: 59 KiB against
+#: 4.8 KiB, runs 14 and 15 of docs/benchmarks.md), so its full walks grow long sooner.
 FREEZE_FROM = 100
 #: Waits started and status calls begun between two freezes: the most whose objects a full walk
 #: meets.
