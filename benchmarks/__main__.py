@@ -50,6 +50,7 @@ PLANS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "slots": 2,
         },
     ),
+    "trigger_cold_start": ({"waits": 20, "rounds": 5}, {"waits": 2, "rounds": 1, "latency": 0.5}),
     "archive_memory": ({"sizes_mib": (64, 512, 2048), "repeat": 3}, {"sizes_mib": (16,)}),
     "pipeline_overhead": (
         {"images": 200, "latency": 30.0},
@@ -67,6 +68,10 @@ def _runner(name: str) -> Callable[..., dict[str, Any]]:
         from benchmarks.triggerer_scale import run as triggerer_scale
 
         return triggerer_scale
+    if name == "trigger_cold_start":
+        from benchmarks.trigger_cold_start import run as trigger_cold_start
+
+        return trigger_cold_start
     if name == "archive_memory":
         from benchmarks.archive_memory import run as archive_memory
 

@@ -343,7 +343,7 @@ class _GcWatch:
             wall, cpu = time.perf_counter() - self.began[0], time.process_time() - self.began[1]
             self.pauses.append((info["generation"], wall, cpu, time.time(), info["collected"]))
 
-    def figures(self) -> dict[str, float]:
+    def figures(self) -> dict[str, Any]:
         longest = max(self.pauses, key=lambda p: p[1], default=(0, 0.0, 0.0, 0.0, 0))
         return {
             "cpu_seconds": sum(p[2] for p in self.pauses),
@@ -1041,7 +1041,7 @@ def real_table(r: dict[str, Any]) -> str:
         ("triggerer RSS with the triggers (peak)", f"{r['triggerer_peak_mib']:.0f} MiB", r["load"]),
         ("RSS per deferred sensor", f"{r['kib_per_trigger']:.1f} KiB", r["load"]),
         (
-            "status polls/s served (needed)",
+            f"status calls/s (a call every {r['interval']:g} s)",
             f"{r['polls_per_s']:.0f} ({r['deferred'] / r['interval']:.0f})",
             r["load"],
         ),

@@ -26,6 +26,7 @@ import requests
 from airflow.sdk import BaseHook
 
 from airflow_video_gen import UI_FIELD_BEHAVIOUR, protocol
+from airflow_video_gen.hooks import DEFAULT_CONN_ID
 from airflow_video_gen.protocol import (
     AuthenticationError,
     Credits,
@@ -249,7 +250,7 @@ class VideoGatewayHook(BaseHook):
     """
 
     conn_name_attr = "gateway_conn_id"
-    default_conn_name = "ai_gateway_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "ai_gateway"
     hook_name = "AI Gateway"
     #: The parent of hook loggers (``BaseHook`` sets it on each instance; here for :meth:`logger`).

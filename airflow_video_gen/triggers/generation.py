@@ -1,8 +1,9 @@
 """VideoGenerationTrigger: waits for a generation in the triggerer, fully asynchronously.
 
-What a status means is read in :mod:`airflow_video_gen.protocol`
-(:func:`~airflow_video_gen.protocol.outcome_of`), which the poke and reschedule modes of
-:mod:`airflow_video_gen.waiting` read too; this module and ``waiting`` import neither each other.
+What a status means is read by :func:`~airflow_video_gen.waiting.outcome_of`, as the poke and
+reschedule modes read it. A triggerer imports this module on the event loop all its triggers share,
+so it imports only what making a trigger needs; the hook, the schedule and ``waiting`` are imported
+off the loop when the first wait of the process runs (:mod:`airflow_video_gen.triggers.off_loop`).
 """
 
 from __future__ import annotations
@@ -13,16 +14,22 @@ import contextvars
 import random
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_video_gen.hooks.gateway import VideoGatewayHook
-from airflow_video_gen.polling import JITTER, Schedule, expected_seconds
-from airflow_video_gen.protocol import GatewayError, RetryPolicy, StatusResult
+from airflow_video_gen.hooks import DEFAULT_CONN_ID
 from airflow_video_gen.triggers import callbacks
 from airflow_video_gen.triggers.heap import KEEPER
-from airflow_video_gen.waiting import outcome_of, outcome_of_error
+from airflow_video_gen.triggers.off_loop import imported
+
+if TYPE_CHECKING:
+    from airflow_video_gen.hooks.gateway import VideoGatewayHook
+    from airflow_video_gen.protocol import StatusResult
+
+#: What a wait runs with beyond its construction: imported off the event loop by the first wait of
+#: a process (:mod:`airflow_video_gen.triggers.off_loop`), then imported inside the methods.
+RUN_MODULES = ("airflow_video_gen.hooks.gateway", "airflow_video_gen.polling", "airflow_video_gen.waiting")
 
 
 class VideoGenerationTrigger(BaseTrigger):
@@ -57,7 +64,9 @@ class VideoGenerationTrigger(BaseTrigger):
         of ``poll_interval`` (default ``None``: polling only).
     :param expected: Seconds after ``started_at`` before the generation is likely done, before
         what this triggerer has learned of the model (default: the model's typical minimum for its
-        default duration, :func:`~airflow_video_gen.polling.expected_seconds`).
+        default duration, :func:`~airflow_video_gen.polling.expected_seconds`, taken when the
+        trigger is serialized or runs: a triggerer makes triggers on its event loop, where the
+        model data are not imported).
     :param fixed_interval: Call every ``poll_interval`` from the start, as a request's
         ``pollIntervalMs`` asks (default ``False``).
     """
@@ -69,7 +78,7 @@ class VideoGenerationTrigger(BaseTrigger):
         operation: Any,
         deadline: float,
         poll_interval: float = 5.0,
-        gateway_conn_id: str = VideoGatewayHook.default_conn_name,
+        gateway_conn_id: str = DEFAULT_CONN_ID,
         started_at: float | None = None,
         max_retries: int = 5,
         wait_first: bool = False,
@@ -87,7 +96,7 @@ class VideoGenerationTrigger(BaseTrigger):
         self.max_retries = max_retries
         self.wait_first = wait_first
         self.callback_job = callback_job
-        self.expected = float(expected) if expected is not None else expected_seconds(model)
+        self.expected = float(expected) if expected is not None else None
         self.fixed_interval = fixed_interval
         self._called_back: asyncio.Event | None = None
 
@@ -111,16 +120,26 @@ class VideoGenerationTrigger(BaseTrigger):
                 "max_retries": self.max_retries,
                 "wait_first": self.wait_first,
                 "callback_job": self.callback_job,
-                "expected": self.expected,
+                "expected": self._expected(),
                 "fixed_interval": self.fixed_interval,
             },
         )
+
+    def _expected(self) -> float:
+        """The generation's prior: as given, else the model's typical minimum for its default
+        duration (imports the families: in a triggerer, only once :data:`RUN_MODULES` are)."""
+        if self.expected is None:
+            from airflow_video_gen.polling import expected_seconds
+
+            self.expected = expected_seconds(self.model)
+        return self.expected
 
     def _event(self, payload: dict[str, Any], polls: int) -> TriggerEvent:
         payload = {**payload, "elapsed_s": round(time.time() - self.started_at, 3), "polls": polls}
         return TriggerEvent(payload)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        await imported(*RUN_MODULES)
         with KEEPER.waiting():
             if self.callback_job is None:
                 async for event in self._poll():
@@ -136,9 +155,15 @@ class VideoGenerationTrigger(BaseTrigger):
                 inbox.unwatch(self.callback_job, self._called_back)
 
     async def _poll(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_video_gen.hooks.gateway import VideoGatewayHook
+        from airflow_video_gen.polling import JITTER, Schedule
+        from airflow_video_gen.protocol import GatewayError, RetryPolicy
+        from airflow_video_gen.waiting import outcome_of, outcome_of_error
+
         hook = VideoGatewayHook(self.gateway_conn_id, retry_policy=RetryPolicy(max_retries=self.max_retries))
         interval = callbacks.fallback_interval() if self.callback_job else self.poll_interval
-        schedule = Schedule(self.model, self.started_at, interval, self.expected, fixed=self.fixed_interval)
+        expected = self._expected()
+        schedule = Schedule(self.model, self.started_at, interval, expected, fixed=self.fixed_interval)
         polls, last = 0, None
         now = time.time()
         if self.wait_first:

@@ -1,8 +1,9 @@
 """Each benchmark still runs, at tiny sizes (the figures are not checked, only that they come out).
 
 The full runs are ``make bench`` (``python -m benchmarks``). Two of these tests start a local
-Airflow (about a minute each on two cores): they are marked ``bench`` and left out of ``make test``
-(``make bench-smoke`` runs them all); the others take seconds and run with every ``make test``.
+Airflow (about a minute each on two cores) and one a fresh interpreter per way: they are marked
+``bench`` and left out of ``make test`` (``make bench-smoke`` runs them all); the others take
+seconds and run with every ``make test``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,18 @@ def test_request_building() -> None:
     assert set(out["results"]) == {"baseline", "body", "wire"}
     assert all(r["peak_bytes"] > 0 for r in out["results"].values())
     assert "baseline" in out["table"]
+
+
+@pytest.mark.bench
+def test_trigger_cold_start() -> None:
+    """Ten seconds of fresh interpreters; ``tests/e2e/test_trigger_imports.py`` checks the same
+    imports with every ``make test``."""
+    from benchmarks.trigger_cold_start import WAYS, run
+
+    out = run(**quick("trigger_cold_start"))
+    assert set(out["figures"]) == set(WAYS)
+    assert all(f["completed"] == 2 for f in out["figures"].values())
+    assert "on the loop" in out["table"]
 
 
 def test_archive_memory() -> None:

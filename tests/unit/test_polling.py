@@ -276,5 +276,9 @@ def test_a_trigger_made_without_a_prior_takes_its_models() -> None:
     trigger = VideoGenerationTrigger(
         model="klingai/kling-v2.6-i2v", operation={"gatewayJobId": "j"}, deadline=T0
     )
+    # Taken when the trigger is serialized (in the worker that defers), not when it is made: a
+    # triggerer makes triggers on its event loop, and the model's data are not imported there.
+    assert trigger.expected is None
+    assert trigger.serialize()[1]["expected"] == 60.0
     assert trigger.expected == 60.0
     assert trigger.fixed_interval is False
