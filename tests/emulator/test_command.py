@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from airflow_video_gen.devtools.emulator.command import DEFAULT_PORT
+from airflow_video_gen.devtools.emulator.process import EmulatorProcess
 
 CLI = Path(sys.executable).with_name("airflow-video-gen")
 
@@ -41,3 +44,15 @@ def test_help_shows_the_defaults_a_new_user_meets() -> None:
     assert "--results {base64,url,uploaded}" in text
     assert "the official AI SDK client refuses to download from loopback and private addresses" in text
     assert "(default: base64)" in text
+
+
+def test_a_port_another_emulator_holds_is_never_taken_for_ours() -> None:
+    """The port is picked free, then bound by the new process: another emulator may hold it by then
+    and answer the health check. Starting on a port another emulator holds must fail (its bind
+    error), never return with the other one's address."""
+    with EmulatorProcess(latency=1) as first:
+        second = EmulatorProcess(latency=2, port=first.port)
+        with pytest.raises(RuntimeError, match=r"(?i)address already in use"):
+            second.start()
+        assert second.pid is None
+        assert first.stats()["starts_billed"] == 0

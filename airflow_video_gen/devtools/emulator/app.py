@@ -37,6 +37,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -496,6 +497,9 @@ class Emulator:
             {
                 "status": "ok",
                 "service": "AI Gateway emulator",
+                # Which process answers: a client that started one on a port it found free checks
+                # that the answer is from its own, not from another that took the port first.
+                "pid": os.getpid(),
                 "baseUrl": f"{root}{BASE_PATH}",
                 "latency": self.settings.latency,
                 "latencySpread": self.settings.latency_spread.describe(),

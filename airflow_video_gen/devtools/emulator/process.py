@@ -184,8 +184,11 @@ class EmulatorProcess:
             code = self._process.poll()
             if code is not None:
                 raise RuntimeError(f"the emulator exited with code {code}:\n{self.output()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.root_url + "/", timeout=1.0).status_code == 200:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                answer = httpx.get(self.root_url + "/", timeout=1.0)
+                # Another process may have taken the port between the pick and this one's bind
+                # (another test's emulator answers as well): only this process's answer counts.
+                if answer.status_code == 200 and answer.json().get("pid") == self._process.pid:
                     return
             time.sleep(0.05)
         raise RuntimeError(f"the emulator did not answer within {self.startup_timeout} s:\n{self.output()}")
