@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import subprocess
 import sys
 import time
@@ -21,12 +22,24 @@ from typing import Any
 
 import httpx
 
-from airflow_video_gen.devtools.local_stack import free_port
-
 REGION = "us-east-1"
 #: Credentials moto accepts; they open nothing anywhere else.
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
+
+
+#: The subprocess: moto's threaded server on a port the system picks, printed once it listens; it
+#: runs until stopped, or until the process that started it closes its stdin (by ending).
+_SERVE = """
+import sys
+from moto.server import ThreadedMotoServer
+
+server = ThreadedMotoServer(ip_address=sys.argv[1], port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+server.stop()
+"""
 
 
 class LocalS3:
@@ -58,13 +71,26 @@ class LocalS3:
             self._thread_server = server
             self.port = int(server.get_host_and_port()[1])
         else:
-            self.port = free_port(self.host)
-            command = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+            # The server binds a port of its own choosing and says which: a port picked free here
+            # could be taken by another server before the subprocess binds it, and that server
+            # would then answer for this one.
+            command = [sys.executable, "-c", _SERVE, self.host]
             self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
             )
+            self.port = self._read_port()
         self._wait_ready()
         return self
+
+    def _read_port(self, timeout: float = 60.0) -> int:
+        assert self._process is not None
+        assert self._process.stdout is not None
+        ready, _, _ = select.select([self._process.stdout], [], [], timeout)
+        line = self._process.stdout.readline().decode().strip() if ready else ""
+        if not line.isdigit():
+            self.stop()
+            raise RuntimeError(f"moto server did not say its port within {timeout:g} s (said {line!r})")
+        return int(line)
 
     def _wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
