@@ -31,12 +31,14 @@ SECRET_KEY = "testing"
 #: The subprocess: moto's threaded server on a port the system picks, printed once it listens; it
 #: runs until stopped, or until the process that started it closes its stdin (by ending).
 _SERVE = """
-import sys
+import os, sys
 from moto.server import ThreadedMotoServer
 
 server = ThreadedMotoServer(ip_address=sys.argv[1], port=0, verbose=False)
 server.start()
 print(server.get_host_and_port()[1], flush=True)
+# Nothing reads the pipe after the port: whatever the server prints later must not fill it.
+os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 sys.stdin.read()
 server.stop()
 """
@@ -87,6 +89,7 @@ class LocalS3:
         assert self._process.stdout is not None
         ready, _, _ = select.select([self._process.stdout], [], [], timeout)
         line = self._process.stdout.readline().decode().strip() if ready else ""
+        self._process.stdout.close()
         if not line.isdigit():
             self.stop()
             raise RuntimeError(f"moto server did not say its port within {timeout:g} s (said {line!r})")
