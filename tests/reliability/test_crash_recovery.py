@@ -74,7 +74,7 @@ def test_triggerer_sigkill_mid_flight_loses_no_video_and_bills_each_once(stack: 
         state = af.wait_for_run(CRASH_DAG, run_id, timeout=CRASH_LATENCY + 420, poll=1)
     took = time.monotonic() - began
     tries = stack.tries(CRASH_DAG, run_id)
-    assert state == "success", (af.task_states(CRASH_DAG, run_id), af.log_tail("triggerer"))
+    assert state == "success", _why_failed(stack, CRASH_DAG, run_id)
 
     # Every generation completed and was archived, once, with its sidecar.
     waits = af.xcoms(CRASH_DAG, run_id, "wait")
@@ -165,3 +165,21 @@ def test_worker_killed_after_start_reattaches_to_the_same_generation(stack: Stac
         videos_archived=len(videos),
         task_retries=_retries(tries),
     )
+
+
+def _why_failed(stack: Stack, dag_id: str, run_id: str) -> str:
+    """Each failed task instance with the end of each of its tries' logs, then the triggerer's log
+    tail, as one string (shown whole where a tuple would be cut short)."""
+    failed = stack.af.query(
+        "select task_id, map_index, try_number from task_instance "
+        "where dag_id = ? and run_id = ? and state = 'failed'",
+        (dag_id, run_id),
+    )
+    parts = [f"task states: {stack.af.task_states(dag_id, run_id)}"]
+    for task_id, map_index, tries in failed:
+        for attempt in range(1, tries + 1):
+            log = stack.task_log(dag_id, run_id, task_id, map_index, attempt)
+            parts.append(f"--- {task_id}[{map_index}] try {attempt}:\n" + "\n".join(log.splitlines()[-40:]))
+    tail = stack.af.log_tail("triggerer")
+    parts.append("--- triggerer:\n" + "\n".join(tail.splitlines()[-60:]))
+    return "\n".join(parts)
