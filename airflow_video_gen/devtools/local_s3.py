@@ -45,8 +45,8 @@ server.stop()
 
 
 class LocalS3:
-    """moto's S3 on ``127.0.0.1``: a ``ThreadedMotoServer`` in this process, or ``moto.server`` in
-    a subprocess when ``subprocess=True``. No AWS account and no network are involved.
+    """moto's S3 on ``127.0.0.1``: a ``ThreadedMotoServer`` in this process, or in a subprocess of
+    its own when ``subprocess=True``. No AWS account and no network are involved.
 
     :param subprocess: Run the server in its own process (default ``False``).
     """
